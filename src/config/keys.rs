@@ -1,0 +1,186 @@
+//! The catalogue of configuration keys: one entry per setting, naming its environment variables, an example
+//! value and what it does. Error messages, `blink config check` and `blink.toml.example` all read from here.
+
+/// What Blink knows about one configuration key.
+#[derive(Debug)]
+pub struct KeyDoc {
+    /// Dotted path in `blink.toml`, e.g. `server.port`.
+    pub key: &'static str,
+    /// Node-Blink-compatible environment variables that set this key (later ones win).
+    pub env: &'static [&'static str],
+    /// A valid value, written as it would appear in an environment variable.
+    pub example: &'static str,
+    /// One line saying what the key does.
+    pub doc: &'static str,
+    /// How the value may be shown.
+    pub kind: Kind,
+}
+
+/// How a key's value may be shown in `blink config check` and error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Shown as it is.
+    Plain,
+    /// Never shown.
+    Secret,
+    /// A URL shown with its password masked.
+    CredentialsUrl,
+}
+
+type Env = &'static [&'static str];
+
+const fn key(key: &'static str, env: Env, example: &'static str, doc: &'static str) -> KeyDoc {
+    KeyDoc { key, env, example, doc, kind: Kind::Plain }
+}
+
+const fn secret(key: &'static str, env: Env, example: &'static str, doc: &'static str) -> KeyDoc {
+    KeyDoc { key, env, example, doc, kind: Kind::Secret }
+}
+
+const fn url(key: &'static str, env: Env, example: &'static str, doc: &'static str) -> KeyDoc {
+    KeyDoc { key, env, example, doc, kind: Kind::CredentialsUrl }
+}
+
+/// Every configuration key, grouped by `blink.toml` section in the order the example file lists them.
+pub const KEYS: &[KeyDoc] = &[
+    key("server.port", &["PORT"], "3000", "TCP port to listen on, on all interfaces."),
+    key(
+        "server.base_url",
+        &["BASE_URL"],
+        "https://blink.example",
+        "Public URL of this server; short links are built from it and hashids are salted with its host.",
+    ),
+    key(
+        "server.homepage",
+        &["HOMEPAGE"],
+        "https://example.com",
+        "Where `GET /` redirects; a small built-in page is shown when unset.",
+    ),
+    key(
+        "server.trust_proxy",
+        &["TRUST_PROXY"],
+        "loopback,linklocal,uniquelocal",
+        "Which proxies may set X-Forwarded-For: true, false, a hop count, or names/IPs/CIDRs (loopback, linklocal, uniquelocal, 10.0.0.0/8).",
+    ),
+    key("server.body_limit", &[], "1048576", "Largest request body accepted, in bytes; larger ones get 413."),
+    key(
+        "server.shutdown_grace",
+        &[],
+        "10 seconds",
+        "How long in-flight requests may run after SIGTERM/SIGINT before the server exits anyway.",
+    ),
+    key(
+        "server.readiness_timeout",
+        &[],
+        "2 seconds",
+        "How long /readyz waits for the database or Redis before reporting it down.",
+    ),
+    url(
+        "database.url",
+        &["DATABASE_URL"],
+        "postgres://blink:secret@db:5432/blink",
+        "sqlite://PATH (embedded, the default) or postgres://USER:PASSWORD@HOST/DB.",
+    ),
+    key(
+        "database.auto_migrate",
+        &["AUTO_MIGRATE"],
+        "1",
+        "Apply pending migrations at start; with 0 the server refuses to start while migrations are pending.",
+    ),
+    key("database.max_connections", &[], "10", "Size of the database connection pool."),
+    key("database.connect_timeout", &[], "5 seconds", "How long to wait for a database connection."),
+    url(
+        "redis.url",
+        &["REDIS_URL"],
+        "redis://127.0.0.1:6379",
+        "Redis for shared cache, sessions and rate limits across instances; in-process equivalents when unset.",
+    ),
+    key("session.duration", &["SESSION_DURATION"], "9 hours", "How long an admin UI session lasts."),
+    secret(
+        "session.secret",
+        &["SESSION_SECRET"],
+        "a-long-random-string",
+        "Key that signs session cookies; set it when running more than one instance.",
+    ),
+    key(
+        "rate_limit.short_window",
+        &["RATE_LIMIT_SHORT_WINDOW"],
+        "1 minute",
+        "Window of the short rate limit (all routes except redirects).",
+    ),
+    key("rate_limit.short_max", &["RATE_LIMIT_SHORT_MAX"], "120", "Requests allowed per short window per client."),
+    key(
+        "rate_limit.long_window",
+        &["RATE_LIMIT_LONG_WINDOW"],
+        "1 hour",
+        "Window of the long rate limit (/api and /auth).",
+    ),
+    key("rate_limit.long_max", &["RATE_LIMIT_LONG_MAX"], "1000", "Requests allowed per long window per client."),
+    key("links.timeout", &["LINK_TIMEOUT"], "5 seconds", "How long fetching a target page's metadata may take."),
+    key("cache.max_age", &["CACHE_MAX_AGE"], "10 years", "Cache-Control max-age sent with redirects."),
+    key(
+        "oidc.issuer_url",
+        &["OIDC_ISSUER_BASE_URL", "OIDC_ISSUER_URL"],
+        "https://accounts.example.com",
+        "OpenID Connect issuer for admin sign-in.",
+    ),
+    key("oidc.client_id", &["OIDC_CLIENT_ID"], "blink", "OpenID Connect client id."),
+    secret("oidc.client_secret", &["OIDC_CLIENT_SECRET"], "client-secret", "OpenID Connect client secret."),
+    key("oidc.scope", &["OIDC_SCOPE"], "openid profile email", "Scopes requested at sign-in."),
+    key(
+        "oauth2.enabled",
+        &["OAUTH2_ENABLED"],
+        "true",
+        "Accept OAuth2 JWT bearer tokens on the API, acting as the `api` superuser.",
+    ),
+    key("oauth2.jwt_algorithms", &["OAUTH2_JWT_ALGORITHMS"], "RS256,ES256", "Comma-separated JWT algorithms accepted."),
+    secret("oauth2.jwt_secret", &["OAUTH2_JWT_SECRET"], "shared-hmac-secret", "Shared secret for HS* algorithms."),
+    key(
+        "oauth2.jwks_uri",
+        &["OAUTH2_JWKS_URI"],
+        "https://issuer.example/.well-known/jwks.json",
+        "Where signing keys are fetched for RS*/ES* algorithms.",
+    ),
+    key("oauth2.jwks_requests_per_minute", &["OAUTH2_JWKS_REQUESTS_PER_MINUTE"], "10", "Most JWKS fetches per minute."),
+    key("oauth2.jwks_http_timeout", &["OAUTH2_JWKS_HTTP_TIMEOUT"], "5 seconds", "Timeout of one JWKS fetch."),
+    key(
+        "oauth2.jwt_audience",
+        &["OAUTH2_JWT_AUDIENCE"],
+        "https://blink.example/api",
+        "Required `aud` claim, checked when set.",
+    ),
+    key(
+        "oauth2.jwt_issuer",
+        &["OAUTH2_JWT_ISSUER"],
+        "https://issuer.example/",
+        "Required `iss` claim, checked when set.",
+    ),
+    key(
+        "oauth2.default_scope",
+        &["OAUTH2_DEFAULT_SCOPE"],
+        "link:* user:read",
+        "Scopes granted to a JWT that carries none.",
+    ),
+    key(
+        "log.level",
+        &["LOG_LEVEL", "RUST_LOG"],
+        "info",
+        "Log level or filter (trace, debug, info, warn, error, or a tracing filter such as blink=debug).",
+    ),
+    key("log.format", &["LOG_FORMAT"], "json", "json (one object per line) or pretty (for a terminal)."),
+];
+
+/// Looks up a key by its dotted path.
+pub fn find(path: &str) -> Option<&'static KeyDoc> {
+    KEYS.iter().find(|doc| doc.key == path)
+}
+
+/// Looks up the key an environment variable sets, by the Node Blink name.
+pub fn for_env(var: &str) -> Option<&'static KeyDoc> {
+    KEYS.iter().find(|doc| doc.env.contains(&var))
+}
+
+/// The environment variable that sets `path` without a Node Blink name: `BLINK_SECTION__KEY`.
+pub fn blink_env_name(path: &str) -> String {
+    format!("BLINK_{}", path.replace('.', "__").to_ascii_uppercase())
+}

@@ -1,0 +1,343 @@
+//! Configuration: built-in defaults < `blink.toml` < `.env` files < environment variables, loaded once at
+//! start into one typed [`Config`] and validated before anything else runs.
+
+mod duration;
+pub mod keys;
+mod report;
+mod secret;
+mod sources;
+mod trust_proxy;
+
+use std::path::PathBuf;
+
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub use duration::{DurationError, HumanDuration};
+pub use report::{example_toml, render_check};
+pub use secret::{CredentialsUrl, REDACTED, Secret, redact_url};
+pub use sources::ConfigInput;
+pub use trust_proxy::{TrustProxy, TrustProxyError};
+
+/// Everything Blink can be configured with.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listener and public addresses.
+    pub server: ServerConfig,
+    /// The link database.
+    pub database: DatabaseConfig,
+    /// Optional Redis shared by all instances.
+    pub redis: RedisConfig,
+    /// Admin UI sessions.
+    pub session: SessionConfig,
+    /// Request rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// Link creation rules.
+    pub links: LinksConfig,
+    /// HTTP caching of redirects.
+    pub cache: CacheConfig,
+    /// OpenID Connect sign-in for the admin UI.
+    pub oidc: OidcConfig,
+    /// OAuth2 JWT bearer tokens for the API.
+    pub oauth2: OAuth2Config,
+    /// Log output.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub port: u16,
+    pub base_url: String,
+    pub homepage: Option<String>,
+    pub trust_proxy: TrustProxy,
+    pub body_limit: usize,
+    pub shutdown_grace: HumanDuration,
+    pub readiness_timeout: HumanDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            port: 3000,
+            base_url: "http://localhost:3000".into(),
+            homepage: None,
+            trust_proxy: TrustProxy::default(),
+            body_limit: 1024 * 1024,
+            shutdown_grace: HumanDuration::from_secs(10),
+            readiness_timeout: HumanDuration::from_secs(2),
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: CredentialsUrl,
+    pub auto_migrate: bool,
+    pub max_connections: u32,
+    pub connect_timeout: HumanDuration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: CredentialsUrl::from("sqlite://blink.db"),
+            auto_migrate: true,
+            max_connections: 10,
+            connect_timeout: HumanDuration::from_secs(5),
+        }
+    }
+}
+
+/// `[redis]`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: Option<CredentialsUrl>,
+}
+
+/// `[session]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    pub duration: HumanDuration,
+    pub secret: Option<Secret>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { duration: HumanDuration::from_secs(9 * 3600), secret: None }
+    }
+}
+
+/// `[rate_limit]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub short_window: HumanDuration,
+    pub short_max: u32,
+    pub long_window: HumanDuration,
+    pub long_max: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            short_window: HumanDuration::from_secs(60),
+            short_max: 120,
+            long_window: HumanDuration::from_secs(3600),
+            long_max: 1000,
+        }
+    }
+}
+
+/// `[links]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinksConfig {
+    pub timeout: HumanDuration,
+}
+
+impl Default for LinksConfig {
+    fn default() -> Self {
+        Self { timeout: HumanDuration::from_secs(5) }
+    }
+}
+
+/// `[cache]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    pub max_age: HumanDuration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { max_age: "10 years".parse().unwrap_or(HumanDuration::from_secs(315_576_000)) }
+    }
+}
+
+/// `[oidc]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    pub issuer_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub scope: String,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self { issuer_url: None, client_id: None, client_secret: None, scope: "openid profile email".into() }
+    }
+}
+
+/// `[oauth2]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuth2Config {
+    pub enabled: bool,
+    pub jwt_algorithms: String,
+    pub jwt_secret: Option<Secret>,
+    pub jwks_uri: Option<String>,
+    pub jwks_requests_per_minute: u32,
+    pub jwks_http_timeout: HumanDuration,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub default_scope: String,
+}
+
+impl Default for OAuth2Config {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            jwt_algorithms: "RS256".into(),
+            jwt_secret: None,
+            jwks_uri: None,
+            jwks_requests_per_minute: 10,
+            jwks_http_timeout: HumanDuration::from_secs(5),
+            jwt_audience: None,
+            jwt_issuer: None,
+            default_scope: "link:* user:read".into(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Json }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line (the default, for log shippers).
+    #[default]
+    Json,
+    /// Human-readable lines for a terminal.
+    Pretty,
+}
+
+impl LogConfig {
+    /// The tracing filter directive for `level`, accepting Node Blink's pino level names too.
+    pub fn filter_directive(&self) -> String {
+        match self.level.trim().to_ascii_lowercase().as_str() {
+            "fatal" => "error".into(),
+            "silent" => "off".into(),
+            _ => self.level.trim().to_owned(),
+        }
+    }
+}
+
+/// Why the configuration was refused; the message names the key, its source, the problem and a valid example.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A config file named with `--config` or `BLINK_CONFIG` does not exist.
+    #[error("configuration file {0} does not exist (given with --config or BLINK_CONFIG)")]
+    MissingFile(PathBuf),
+    /// A `.env` file could not be read.
+    #[error("cannot read {path}: {message}")]
+    DotEnv { path: PathBuf, message: String },
+    /// A key has a value Blink cannot use.
+    #[error("invalid configuration: `{key}` from {origin}: {problem}{example}")]
+    Invalid { key: String, origin: String, problem: String, example: String },
+}
+
+/// A validated configuration together with where each value came from.
+pub struct LoadedConfig {
+    /// The typed configuration.
+    pub config: Config,
+    figment: Figment,
+}
+
+impl LoadedConfig {
+    /// Loads, merges and validates the configuration layers.
+    pub fn load(input: &ConfigInput) -> Result<Self, ConfigError> {
+        let figment = sources::figment(input)?;
+        let config: Config = figment.extract_lossy().map_err(|error| sources::explain(&figment, error))?;
+        let loaded = Self { config, figment };
+        loaded.validate()?;
+        Ok(loaded)
+    }
+
+    /// Describes where the value of `key` came from, e.g. `environment variable PORT`.
+    pub fn origin(&self, key: &str) -> String {
+        sources::origin(&self.figment, key)
+    }
+
+    fn invalid(&self, key: &str, problem: impl Into<String>) -> ConfigError {
+        sources::invalid(&self.figment, key, problem.into())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let config = &self.config;
+        let base = url::Url::parse(&config.server.base_url).map_err(|error| {
+            self.invalid("server.base_url", format!("`{}` is not a URL: {error}", config.server.base_url))
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(self.invalid("server.base_url", "must be an http:// or https:// URL with a host"));
+        }
+        if let Some(homepage) = &config.server.homepage {
+            url::Url::parse(homepage)
+                .map_err(|error| self.invalid("server.homepage", format!("`{homepage}` is not a URL: {error}")))?;
+        }
+        let database = config.database.url.expose();
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|prefix| database.starts_with(prefix)) {
+            return Err(self.invalid(
+                "database.url",
+                format!("`{}` is neither a sqlite: nor a postgres:// URL", redact_url(database)),
+            ));
+        }
+        if config.database.max_connections == 0 {
+            return Err(self.invalid("database.max_connections", "must be at least 1"));
+        }
+        if let Some(redis) = &config.redis.url {
+            let parsed = url::Url::parse(redis.expose()).ok();
+            if !parsed.is_some_and(|url| matches!(url.scheme(), "redis" | "rediss")) {
+                return Err(
+                    self.invalid("redis.url", format!("`{}` is not a redis:// or rediss:// URL", redis.redacted()))
+                );
+            }
+        }
+        if config.server.body_limit == 0 {
+            return Err(self.invalid("server.body_limit", "must be at least 1 byte"));
+        }
+        tracing_subscriber::EnvFilter::try_new(config.log.filter_directive()).map_err(|error| {
+            self.invalid("log.level", format!("`{}` is not a log level or filter: {error}", config.log.level))
+        })?;
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The host (and non-default port) of `BASE_URL`, as JavaScript's `new URL(BASE_URL).host` gives it.
+    pub fn base_host(&self) -> String {
+        url::Url::parse(&self.server.base_url)
+            .ok()
+            .and_then(|url| {
+                url.host_str().map(|host| match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_owned(),
+                })
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

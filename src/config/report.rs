@@ -1,0 +1,99 @@
+//! Human-facing views of the configuration: `blink config check` and the generated `blink.toml.example`.
+
+use std::fmt::Write;
+
+use figment::value::Value;
+
+use super::keys::{self, KEYS, Kind};
+use super::{Config, LoadedConfig, REDACTED, redact_url};
+
+const NOT_SET: &str = "(not set)";
+
+/// Lists every key with its effective value (secrets redacted) and where the value came from.
+pub fn render_check(loaded: &LoadedConfig) -> String {
+    let rows: Vec<(String, String, String)> = KEYS
+        .iter()
+        .map(|doc| {
+            let value = loaded.figment.find_value(doc.key).ok();
+            let shown = match (value.as_ref().and_then(toml_text), doc.kind) {
+                (None, _) => NOT_SET.to_owned(),
+                (Some(_), Kind::Secret) => REDACTED.to_owned(),
+                (Some(_), Kind::CredentialsUrl) => {
+                    let raw = value.as_ref().and_then(Value::as_str).unwrap_or_default();
+                    toml::Value::String(redact_url(raw)).to_string()
+                }
+                (Some(text), Kind::Plain) => text,
+            };
+            (doc.key.to_owned(), shown, loaded.origin(doc.key))
+        })
+        .collect();
+    let key_width = rows.iter().map(|row| row.0.len()).max().unwrap_or(0);
+    let value_width = rows.iter().map(|row| row.1.len()).max().unwrap_or(0).min(48);
+    let mut out = String::new();
+    for (key, value, origin) in rows {
+        let _ = writeln!(out, "{key:key_width$} = {value:value_width$}  # {origin}");
+    }
+    out
+}
+
+/// Renders a figment value as TOML text; `None` for values that are unset.
+fn toml_text(value: &Value) -> Option<String> {
+    let toml = match value {
+        Value::String(_, text) => toml::Value::String(text.clone()),
+        Value::Char(_, c) => toml::Value::String(c.to_string()),
+        Value::Bool(_, flag) => toml::Value::Boolean(*flag),
+        Value::Num(_, num) => match num
+            .to_i128()
+            .or_else(|| num.to_u128().and_then(|n| i128::try_from(n).ok()))
+            .and_then(|n| i64::try_from(n).ok())
+        {
+            Some(int) => toml::Value::Integer(int),
+            None => toml::Value::Float(num.to_f64()?),
+        },
+        Value::Empty(..) => return None,
+        Value::Array(_, items) => {
+            return Some(format!("[{}]", items.iter().filter_map(toml_text).collect::<Vec<_>>().join(", ")));
+        }
+        Value::Dict(..) => return None,
+    };
+    Some(toml.to_string())
+}
+
+/// The text of `blink.toml.example`: every key, commented out at its default, with its variables and purpose.
+pub fn example_toml() -> String {
+    let defaults = Value::serialize(Config::default()).ok();
+    let mut out = String::from(
+        "# blink.toml: every setting Blink reads, shown at its default (commented out).\n\
+         # Precedence, lowest first: built-in defaults < this file < .env files < environment variables.\n\
+         # Every key can also be set as BLINK_<SECTION>__<KEY>; Node Blink's variable names are listed too.\n\
+         # Durations take \"500ms\", \"15 min\", \"9 hours\", \"10 years\" or a number of seconds.\n\
+         # Generated from src/config/keys.rs: run `blink config example > blink.toml.example` after changing keys.\n",
+    );
+    let mut section = "";
+    for doc in KEYS {
+        let (doc_section, name) = doc.key.rsplit_once('.').unwrap_or(("", doc.key));
+        if doc_section != section {
+            section = doc_section;
+            let _ = write!(out, "\n[{section}]\n");
+        }
+        let default = defaults.as_ref().and_then(|value| value.find_ref(doc.key)).and_then(toml_text);
+        let mut vars: Vec<String> = doc.env.iter().map(|var| (*var).to_owned()).collect();
+        vars.push(keys::blink_env_name(doc.key));
+        let _ = writeln!(out, "\n# {}\n# Environment: {}", doc.doc, vars.join(", "));
+        match default {
+            Some(default) if doc.kind != Kind::Secret => {
+                let _ = writeln!(out, "# {name} = {default}");
+            }
+            _ => {
+                let example = toml::Value::String(doc.example.to_owned());
+                let example = if doc.example.parse::<f64>().is_ok() || matches!(doc.example, "true" | "false") {
+                    doc.example.to_owned()
+                } else {
+                    example.to_string()
+                };
+                let _ = writeln!(out, "# (unset by default)\n# {name} = {example}");
+            }
+        }
+    }
+    out
+}

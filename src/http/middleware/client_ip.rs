@@ -1,0 +1,27 @@
+//! The client's address: the socket peer, or what trusted proxies say in `X-Forwarded-For`.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use poem::Request;
+
+use crate::config::TrustProxy;
+
+/// The resolved client address, available to handlers as a request extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    /// Resolves the client of `req`, believing `X-Forwarded-For` only as far as `trust` allows.
+    pub fn resolve(req: &Request, trust: &TrustProxy) -> Self {
+        let peer =
+            req.remote_addr().as_socket_addr().map(|addr| addr.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let hops = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .collect::<Vec<_>>();
+        Self(trust.client_ip(peer, hops.into_iter()))
+    }
+}

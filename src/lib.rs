@@ -1,0 +1,12 @@
+//! Blink: a fast, safe, self-hosted link shortener.
+//!
+//! A request flows from [`http::app`] (routing and middleware) to the domain and on to [`store::Store`].
+
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use http::app;

@@ -1,0 +1,119 @@
+//! The `blink` command line: serve, migrate, and inspect the configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use blink::config::{self, ConfigInput, LoadedConfig};
+use blink::server;
+use blink::store::{MigrationState, Store};
+
+/// A fast, safe, self-hosted link shortener.
+#[derive(Parser)]
+#[command(name = "blink", version, about)]
+struct Cli {
+    /// Configuration file (default: $BLINK_CONFIG, else ./blink.toml if present).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate {
+        /// List applied and pending migrations instead of applying them.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print every effective value and where it came from (secrets redacted).
+    Check,
+    /// Print a blink.toml documenting every key at its default.
+    Example,
+}
+
+/// Exit code for configuration errors, distinct from runtime failures (1).
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Config { command: ConfigCommand::Example }) = cli.command {
+        print!("{}", config::example_toml());
+        return ExitCode::SUCCESS;
+    }
+    let loaded = match LoadedConfig::load(&ConfigInput::from_process(cli.config)) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("blink: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("blink: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve(loaded)),
+        Command::Migrate { status } => runtime.block_on(migrate(loaded, status)),
+        Command::Config { command: ConfigCommand::Check } => {
+            print!("{}", config::render_check(&loaded));
+            println!("configuration is valid");
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Example } => unreachable!("handled before loading"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("blink: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(loaded: LoadedConfig) -> Result<(), String> {
+    blink::telemetry::init(&loaded.config.log);
+    let port = loaded.config.server.port;
+    let fail = |error: &dyn std::fmt::Display| {
+        tracing::error!(%error, "blink cannot start");
+        error.to_string()
+    };
+    let state = server::prepare(loaded.config).await.map_err(|e| fail(&e))?;
+    let listener = server::Listener::bind(port).await.map_err(|e| fail(&e))?;
+    server::serve(listener, state, server::shutdown_signal()).await.map_err(|e| fail(&e))
+}
+
+async fn migrate(loaded: LoadedConfig, status_only: bool) -> Result<(), String> {
+    let store = Store::connect(&loaded.config.database).await.map_err(|e| e.to_string())?;
+    if !status_only {
+        let before = store.pending_migrations().await.map_err(|e| e.to_string())?;
+        store.migrate().await.map_err(|e| e.to_string())?;
+        println!("applied {} migration(s)", before.len());
+    }
+    for migration in store.migration_status().await.map_err(|e| e.to_string())? {
+        let state = match migration.state {
+            MigrationState::Applied => "applied",
+            MigrationState::Pending => "pending",
+            MigrationState::Modified => "MODIFIED since it was applied",
+        };
+        println!("{:04} {:<40} {state}", migration.version, migration.description);
+    }
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Starting and stopping the server: connect, migrate, listen, and drain on SIGTERM/SIGINT.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use poem::Server;
+use poem::listener::TcpAcceptor;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::state::AppState;
+use crate::store::{Store, StoreError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `AUTO_MIGRATE=0` and the schema is behind.
+    #[error("{count} database migration(s) pending ({names}) and AUTO_MIGRATE=0: run `blink migrate` first")]
+    PendingMigrations { count: usize, names: String },
+    /// `REDIS_URL` is not usable.
+    #[error("invalid REDIS_URL: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Connects to the database and Redis and brings the schema up to date (or checks it is, with AUTO_MIGRATE=0).
+pub async fn prepare(config: Config) -> Result<AppState, StartError> {
+    let store = Store::connect(&config.database).await?;
+    if config.database.auto_migrate {
+        store.migrate().await?;
+    } else {
+        let pending = store.pending_migrations().await?;
+        if !pending.is_empty() {
+            let names = pending.iter().map(|m| format!("{:04}_{}", m.version, m.description)).collect::<Vec<_>>();
+            return Err(StartError::PendingMigrations { count: pending.len(), names: names.join(", ") });
+        }
+    }
+    let redis = config.redis.url.as_ref().map(|url| redis::Client::open(url.expose())).transpose()?;
+    Ok(AppState::new(config, store, redis))
+}
+
+/// A bound listener, so callers (and tests) learn the port before serving.
+pub struct Listener {
+    inner: TcpListener,
+}
+
+impl Listener {
+    /// Binds `0.0.0.0:port` (port 0 picks a free one).
+    pub async fn bind(port: u16) -> Result<Self, StartError> {
+        let addr = SocketAddr::from(([0, 0, 0, 0], port));
+        let inner = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Self { inner })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests finish within the grace
+/// period and closes the database pool.
+pub async fn serve(listener: Listener, state: AppState, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let grace = state.config.server.shutdown_grace.get();
+    let store = state.store.clone();
+    let addr = listener.local_addr()?;
+    let acceptor = TcpAcceptor::from_tokio(listener.inner)?;
+    tracing::info!(%addr, backend = ?store.backend(), "blink is listening");
+    let result = Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(crate::http::app(state), shutdown, Some(grace))
+        .await;
+    store.close().await;
+    tracing::info!("blink stopped");
+    result
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = terminate => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}

@@ -1,0 +1,129 @@
+//! Shared test helpers: fresh databases, in-process servers on port 0, and the real binary.
+#![allow(dead_code)] // each test crate uses its own subset
+
+pub mod process;
+
+use std::net::SocketAddr;
+
+use blink::config::{Config, CredentialsUrl};
+use blink::server::{self, Listener};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Whether the suite runs in CI, where a missing service is a failure rather than a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("BLINK_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/blink_test".into())
+}
+
+/// The Redis server Redis tests use.
+pub fn redis_url() -> String {
+    std::env::var("BLINK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A database of its own for one test: a SQLite file in a temp dir, or a new PostgreSQL database.
+pub struct TestDb {
+    /// The URL Blink should use.
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A fresh SQLite file.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("blink.db").display());
+        Self { url, postgres_name: None, _dir: Some(dir) }
+    }
+
+    /// A fresh PostgreSQL database, or `None` (with a notice) when PostgreSQL is not running outside CI.
+    pub async fn postgres() -> Option<Self> {
+        use sqlx::Connection;
+        let admin = postgres_admin_url();
+        let mut conn = match sqlx::PgConnection::connect(&admin).await {
+            Ok(conn) => conn,
+            Err(error) if !in_ci() => {
+                eprintln!("SKIPPED: PostgreSQL at {admin} is not reachable ({error}); run ../shared/services-up");
+                return None;
+            }
+            Err(error) => panic!("PostgreSQL at {admin} is not reachable under CI=true: {error}"),
+        };
+        let name = format!("blink_test_{}", uuid::Uuid::new_v4().simple());
+        // The name is ours: a fixed prefix and a UUID's hex digits.
+        let create = format!("CREATE DATABASE {name}");
+        sqlx::query(sqlx::AssertSqlSafe(create.as_str())).execute(&mut conn).await.expect("create test database");
+        let mut url = url::Url::parse(&admin).expect("BLINK_TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        Some(Self { url: url.to_string(), postgres_name: Some(name), _dir: None })
+    }
+
+    /// Removes a PostgreSQL test database, cutting off any connection still open.
+    pub async fn drop_database(&self) {
+        use sqlx::Connection;
+        if let Some(name) = &self.postgres_name {
+            let mut conn = sqlx::PgConnection::connect(&postgres_admin_url()).await.expect("admin connection");
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            sqlx::query(sqlx::AssertSqlSafe(drop.as_str())).execute(&mut conn).await.expect("drop test database");
+        }
+    }
+
+    /// A configuration pointing at this database.
+    pub fn config(&self) -> Config {
+        let mut config = Config::default();
+        config.database.url = CredentialsUrl::from(self.url.as_str());
+        config.database.max_connections = 4;
+        config
+    }
+}
+
+/// A Blink server running inside the test process.
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// An HTTP client that does not follow redirects.
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts Blink with `config` on a free port.
+    pub async fn spawn(config: Config) -> Self {
+        let state = server::prepare(config).await.expect("server prepares");
+        let listener = Listener::bind(0).await.expect("bind port 0");
+        let port = listener.local_addr().expect("local addr").port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        Self { addr, base: format!("http://{addr}"), client: client(), stop: Some(stop), task: Some(task) }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("request sent")
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+    }
+}
+
+/// An HTTP client that shows redirects instead of following them.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}

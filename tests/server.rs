@@ -1,0 +1,166 @@
+//! The HTTP server in-process: probes, middleware chain and readiness against real databases.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, TestDb, client};
+use poem::{EndpointExt, Route, get, handler};
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_answers_ok_for_node_blink_compatibility() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(db.config()).await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "OK");
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_is_ok_when_sqlite_answers() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(db.config()).await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_goes_503_naming_the_database_when_postgres_is_unreachable() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let app = TestApp::spawn(db.config()).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    db.drop_database().await;
+
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["down"], serde_json::json!(["database"]));
+    assert_eq!(body["checks"]["database"]["status"], "down");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_checks_redis_when_configured() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.redis.url = Some(common::redis_url().as_str().into());
+    let app = TestApp::spawn(config).await;
+    let response = app.get("/readyz").await;
+    let body: Value = response.json().await.unwrap();
+    if body["checks"]["redis"]["status"] != "ok" && !common::in_ci() {
+        eprintln!("SKIPPED: Redis at {} is not reachable: {body}", common::redis_url());
+        return app.stop().await;
+    }
+    assert_eq!(body["checks"]["redis"]["status"], "ok", "{body}");
+    app.stop().await;
+
+    // Nothing listens on port 1: Redis counts as down and readiness fails, naming it.
+    let mut config = db.config();
+    config.redis.url = Some("redis://127.0.0.1:1".into());
+    let app = TestApp::spawn(config).await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["down"], serde_json::json!(["redis"]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_security_headers() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(db.config()).await;
+    let response =
+        app.client.get(format!("{}/health", app.base)).header("x-request-id", "trace-me-123").send().await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-123");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert!(response.headers().contains_key("content-security-policy"));
+    assert!(!response.headers().contains_key("strict-transport-security"), "no HSTS on a plain-http BASE_URL");
+
+    let generated = app.get("/health").await;
+    assert_eq!(generated.headers()["x-request-id"].len(), 32);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_problem_json() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.server.body_limit = 16;
+    let app = TestApp::spawn(config).await;
+    let response = app.client.post(format!("{}/health", app.base)).body(vec![b'x'; 17]).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], 413);
+    app.stop().await;
+}
+
+#[handler]
+fn explode() -> &'static str {
+    panic!("handler bug")
+}
+
+#[handler]
+fn fine() -> &'static str {
+    "fine"
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
+    let config = blink::config::Config::default();
+    let routes = Route::new().at("/explode", get(explode)).at("/fine", get(fine));
+    let app = blink::http::middleware::wrap(routes, &config).boxed();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+    let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+
+    let client = client();
+    let response = client.get(format!("http://{addr}/explode")).send().await.unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert!(response.headers().contains_key("x-request-id"));
+    for _ in 0..3 {
+        let response = client.get(format!("http://{addr}/fine")).send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), "fine");
+    }
+    assert!(!server.is_finished());
+    server.abort();
+}
+
+#[tokio::test]
+async fn client_ip_comes_from_forwarded_for_only_via_trusted_proxies() {
+    use blink::http::middleware::ClientIp;
+    #[handler]
+    fn whoami(req: &poem::Request) -> String {
+        req.extensions().get::<ClientIp>().map(|ip| ip.0.to_string()).unwrap_or_default()
+    }
+    let mut config = blink::config::Config::default();
+    for (trust, expected) in [("loopback", "203.0.113.7"), ("false", "127.0.0.1")] {
+        config.server.trust_proxy = trust.parse().unwrap();
+        let app = blink::http::middleware::wrap(Route::new().at("/whoami", get(whoami)), &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+        let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        let response = client()
+            .get(format!("http://{addr}/whoami"))
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), expected, "TRUST_PROXY={trust}");
+        server.abort();
+    }
+}
