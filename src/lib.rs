@@ -2,8 +2,11 @@
 //!
 //! A request flows from [`http::app`] (routing and middleware) to the domain and on to [`store::Store`].
 
+pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod http;
+pub mod links;
 pub mod server;
 pub mod state;
 pub mod store;

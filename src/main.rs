@@ -35,6 +35,50 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Create, list, show and delete links.
+    Links {
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: LinksCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinksCommand {
+    /// Shorten a URL (prints the existing link if it is already shortened).
+    Create {
+        /// The target URL.
+        url: String,
+        /// A custom (brand) slug as well as the automatic one.
+        #[arg(long)]
+        slug: Option<String>,
+    },
+    /// List links, newest first.
+    List {
+        /// Only links whose URL, slug or title contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// At most this many links.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one link.
+    Show {
+        /// Its automatic or brand slug.
+        slug: String,
+    },
+    /// Delete a link.
+    Delete {
+        /// Its automatic or brand slug.
+        slug: String,
+    },
+    /// Shorten every URL in a file, one per line (`-` for standard input).
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -77,6 +121,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Config { command: ConfigCommand::Example } => unreachable!("handled before loading"),
+        Command::Links { json, command } => runtime.block_on(links(loaded, command, json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,6 +142,30 @@ async fn serve(loaded: LoadedConfig) -> Result<(), String> {
     let state = server::prepare(loaded.config).await.map_err(|e| fail(&e))?;
     let listener = server::Listener::bind(port).await.map_err(|e| fail(&e))?;
     server::serve(listener, state, server::shutdown_signal()).await.map_err(|e| fail(&e))
+}
+
+async fn links(loaded: LoadedConfig, command: LinksCommand, json: bool) -> Result<(), String> {
+    use blink::cli::links::{self, Format};
+    let format = if json { Format::Json } else { Format::Text };
+    let state = server::prepare(loaded.config).await.map_err(|e| e.to_string())?;
+    let service = &state.links;
+    let result = match command {
+        LinksCommand::Create { url, slug } => links::create(service, url, slug, format).await,
+        LinksCommand::List { search, limit } => links::list(service, search, limit, format).await,
+        LinksCommand::Show { slug } => links::show(service, &slug, format).await,
+        LinksCommand::Delete { slug } => links::delete(service, &slug, format).await,
+        LinksCommand::Import { file } if file.as_os_str() == "-" => {
+            links::import(service, std::io::stdin().lock(), format).await
+        }
+        LinksCommand::Import { file } => match std::fs::File::open(&file) {
+            Ok(opened) => links::import(service, std::io::BufReader::new(opened), format).await,
+            Err(error) => Err(format!("cannot open {}: {error}", file.display())),
+        },
+    };
+    state.store.close().await;
+    let text = result?;
+    println!("{text}");
+    Ok(())
 }
 
 async fn migrate(loaded: LoadedConfig, status_only: bool) -> Result<(), String> {

@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
+use poem::http::HeaderValue;
+
+use crate::cache::RedirectCache;
 use crate::config::Config;
+use crate::http;
+use crate::links::LinkService;
 use crate::store::Store;
 
 /// Shared application state.
@@ -14,11 +19,21 @@ pub struct AppState {
     pub store: Store,
     /// Redis, when `REDIS_URL` is set.
     pub redis: Option<redis::Client>,
+    /// Links and their rules; tells the redirect cache about every change.
+    pub links: LinkService,
+    /// Resolved slugs, so hot links never touch the database.
+    pub redirects: RedirectCache,
+    /// `Cache-Control` of the not-found page, rendered once.
+    pub not_found_cache_control: HeaderValue,
 }
 
 impl AppState {
     /// Assembles the state from its parts.
     pub fn new(config: Config, store: Store, redis: Option<redis::Client>) -> Self {
-        Self { config: Arc::new(config), store, redis }
+        let redirects = RedirectCache::new(&config.cache);
+        let links = LinkService::new(&config, store.clone(), &http::reserved_paths())
+            .with_listener(Arc::new(redirects.clone()));
+        let not_found_cache_control = http::not_found_cache_control(config.cache.not_found_max_age.get().as_secs());
+        Self { config: Arc::new(config), store, redis, links, redirects, not_found_cache_control }
     }
 }

@@ -196,8 +196,8 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
 
     server.terminate();
     server.wait_for_line(|line| line.contains("initiate graceful shutdown"));
-    // The listener is closed once shutdown begins, while the request is still waiting on Redis.
-    assert!(TcpStream::connect(("127.0.0.1", server.port)).is_err(), "still accepting after SIGTERM");
+    // The listener closes as shutdown begins, while the request is still waiting on Redis.
+    server.wait_until_refusing();
     assert!(server.child.try_wait().unwrap().is_none(), "exited before the in-flight request finished");
 
     redis.release.send(()).unwrap();
@@ -205,4 +205,71 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     assert_eq!(status, 200, "{body}");
     let status = server.wait();
     assert!(status.success(), "exit status {status:?}");
+}
+
+fn run_links(dir: &std::path::Path, db: &TestDb, args: &[&str]) -> std::process::Output {
+    let mut full = vec!["links"];
+    full.extend_from_slice(args);
+    blink(dir, &env_with_db(db), &full).output().expect("run blink links")
+}
+
+#[test]
+fn links_commands_create_list_show_and_delete() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let created = run_links(dir.path(), &db, &["create", "http://www.example.com/x/", "--slug", "ex-ample", "--json"]);
+    assert!(created.status.success(), "{created:?}");
+    let body: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(body["created"], true);
+    assert_eq!(body["link"]["originalUrl"], "https://example.com/x");
+    assert_eq!(body["link"]["brandedUrl"], "http://localhost:3000/ex-ample");
+    let slug = body["link"]["slug"].as_str().unwrap().to_owned();
+
+    let again = run_links(dir.path(), &db, &["create", "https://example.com/x", "--json"]);
+    let body: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(body["created"], false, "the normalized URL is the dedupe key");
+    assert_eq!(body["link"]["slug"], slug.as_str());
+
+    let listed = run_links(dir.path(), &db, &["list", "--search", "example", "--json"]);
+    let body: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(body.as_array().map(Vec::len), Some(1));
+
+    let shown = run_links(dir.path(), &db, &["show", "ex-ample"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("https://example.com/x"));
+
+    let deleted = run_links(dir.path(), &db, &["delete", &slug]);
+    assert!(deleted.status.success());
+    let shown = run_links(dir.path(), &db, &["show", &slug]);
+    assert_eq!(shown.status.code(), Some(1));
+}
+
+#[test]
+fn links_errors_are_one_line_and_exit_1() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["create", "javascript:alert(1)"][..],
+        &["create", "https://example.com", "--slug", "has space"],
+        &["create", "http://localhost:3000/loop"],
+        &["show", "nope"],
+        &["delete", "nope"],
+    ] {
+        let output = run_links(dir.path(), &db, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("blink: "), "{stderr}");
+    }
+}
+
+#[test]
+fn links_import_reads_one_url_per_line() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("urls.txt"), "# seed\nhttps://a.example\n\nhttps://b.example\nhttps://a.example/\n")
+        .unwrap();
+    let output = run_links(dir.path(), &db, &["import", "urls.txt", "--json"]);
+    assert!(output.status.success(), "{output:?}");
+    let body: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((body["created"].as_u64(), body["existing"].as_u64()), (Some(2), Some(1)));
 }

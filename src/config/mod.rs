@@ -3,6 +3,7 @@
 
 mod duration;
 pub mod keys;
+mod list;
 mod report;
 mod secret;
 mod sources;
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+
+use crate::links::NormalizeOptions;
 
 pub use duration::{DurationError, HumanDuration};
 pub use report::{example_toml, render_check};
@@ -33,9 +36,13 @@ pub struct Config {
     pub session: SessionConfig,
     /// Request rate limits.
     pub rate_limit: RateLimitConfig,
+    /// Automatic (hashid) and brand slugs.
+    pub slugs: SlugsConfig,
     /// Link creation rules.
     pub links: LinksConfig,
-    /// HTTP caching of redirects.
+    /// Redirect responses.
+    pub redirect: RedirectConfig,
+    /// The redirect cache and HTTP caching of redirects.
     pub cache: CacheConfig,
     /// OpenID Connect sign-in for the admin UI.
     pub oidc: OidcConfig,
@@ -135,16 +142,55 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// `[slugs]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlugsConfig {
+    /// Hashid salt; `None` means the host of `BASE_URL`, as Node Blink did.
+    pub salt: Option<String>,
+    pub min_length: usize,
+    pub brand_min_length: usize,
+    pub brand_max_length: usize,
+}
+
+impl Default for SlugsConfig {
+    fn default() -> Self {
+        Self { salt: None, min_length: 4, brand_min_length: 4, brand_max_length: 25 }
+    }
+}
+
 /// `[links]`
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LinksConfig {
     pub timeout: HumanDuration,
+    pub max_url_length: usize,
+    #[serde(deserialize_with = "list::comma_separated")]
+    pub allowed_schemes: Vec<String>,
+    pub normalize: NormalizeOptions,
 }
 
 impl Default for LinksConfig {
     fn default() -> Self {
-        Self { timeout: HumanDuration::from_secs(5) }
+        Self {
+            timeout: HumanDuration::from_secs(5),
+            max_url_length: 2048,
+            allowed_schemes: vec!["http".into(), "https".into()],
+            normalize: NormalizeOptions::default(),
+        }
+    }
+}
+
+/// `[redirect]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedirectConfig {
+    pub status: u16,
+}
+
+impl Default for RedirectConfig {
+    fn default() -> Self {
+        Self { status: 301 }
     }
 }
 
@@ -153,11 +199,22 @@ impl Default for LinksConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     pub max_age: HumanDuration,
+    pub enabled: bool,
+    pub capacity: u64,
+    pub entry_ttl: HumanDuration,
+    pub not_found_max_age: HumanDuration,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { max_age: "10 years".parse().unwrap_or(HumanDuration::from_secs(315_576_000)) }
+        Self {
+            // Node Blink's "10 years": 10 Julian years, as `ms` counts them.
+            max_age: HumanDuration::from_secs(315_576_000),
+            enabled: true,
+            capacity: 100_000,
+            entry_ttl: HumanDuration::from_secs(600),
+            not_found_max_age: HumanDuration::from_secs(60),
+        }
     }
 }
 
@@ -314,6 +371,29 @@ impl LoadedConfig {
                 );
             }
         }
+        if !matches!(config.redirect.status, 301 | 302 | 307 | 308) {
+            return Err(self.invalid(
+                "redirect.status",
+                format!("{} is not a redirect status (301, 302, 307 or 308)", config.redirect.status),
+            ));
+        }
+        if config.slugs.min_length > 64 {
+            return Err(self.invalid("slugs.min_length", "must be at most 64"));
+        }
+        if config.slugs.brand_min_length == 0 || config.slugs.brand_min_length > config.slugs.brand_max_length {
+            return Err(self.invalid("slugs.brand_min_length", "must be at least 1 and at most slugs.brand_max_length"));
+        }
+        if config.slugs.brand_max_length > 64 {
+            return Err(self.invalid("slugs.brand_max_length", "must be at most 64"));
+        }
+        if config.links.allowed_schemes.is_empty() {
+            return Err(self.invalid("links.allowed_schemes", "must name at least one scheme"));
+        }
+        if config.cache.capacity == 0 {
+            return Err(
+                self.invalid("cache.capacity", "must be at least 1 (use cache.enabled = false to turn the cache off)")
+            );
+        }
         if config.server.body_limit == 0 {
             return Err(self.invalid("server.body_limit", "must be at least 1 byte"));
         }
@@ -325,6 +405,11 @@ impl LoadedConfig {
 }
 
 impl Config {
+    /// The hashid salt: `[slugs] salt`, else the host of `BASE_URL`.
+    pub fn slug_salt(&self) -> String {
+        self.slugs.salt.clone().unwrap_or_else(|| self.base_host())
+    }
+
     /// The host (and non-default port) of `BASE_URL`, as JavaScript's `new URL(BASE_URL).host` gives it.
     pub fn base_host(&self) -> String {
         url::Url::parse(&self.server.base_url)

@@ -2,28 +2,26 @@
 
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
-use poem::{IntoResponse, Response, Route, get, handler};
+use poem::{IntoResponse, Response, handler};
 use serde_json::{Value, json};
 
 use crate::state::AppState;
 
-/// `/health` (Node Blink's), `/healthz` and `/readyz`.
-pub fn routes() -> Route {
-    Route::new().at("/health", get(health)).at("/healthz", get(healthz)).at("/readyz", get(readyz))
-}
-
+/// `GET /health`, kept from Node Blink: plain `OK`.
 #[handler]
-fn health() -> &'static str {
+pub fn health() -> &'static str {
     "OK"
 }
 
+/// `GET /healthz`: the process is alive.
 #[handler]
-fn healthz() -> Json<Value> {
+pub fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// `GET /readyz`: the database (and Redis, when configured) answer.
 #[handler]
-async fn readyz(Data(state): Data<&AppState>) -> Response {
+pub async fn readyz(Data(state): Data<&AppState>) -> Response {
     let (database, redis) = tokio::join!(check_database(state), check_redis(state));
     let mut checks = serde_json::Map::new();
     let mut down = Vec::new();

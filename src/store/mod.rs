@@ -12,6 +12,7 @@ macro_rules! on_pool {
     };
 }
 
+mod links;
 mod migrate;
 
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::config::{DatabaseConfig, redact_url};
 
+pub use links::{LinkQuery, LinkRecord, LinkUpdate, NewLinkRecord};
 pub use migrate::{MigrationState, MigrationStatus};
 
 /// Why a storage operation failed.
@@ -33,9 +35,30 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    /// A unique column already holds the value (`hash` or `original_url`).
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
     /// Migrations could not be listed or applied.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Maps a unique violation on write to [`StoreError::Conflict`] naming the column.
+    fn from_write(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error
+            && db.is_unique_violation()
+        {
+            // PostgreSQL names the constraint (`links_hash_key`); SQLite names the column in its message.
+            let text = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+            for column in ["original_url", "hash"] {
+                if text.contains(column) {
+                    return Self::Conflict(column);
+                }
+            }
+        }
+        Self::Query(error)
+    }
 }
 
 /// Which database engine a store talks to.

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use blink::config::{Config, CredentialsUrl};
 use blink::server::{self, Listener};
+use blink::state::AppState;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -81,6 +82,13 @@ impl TestDb {
     }
 }
 
+/// One database per backend: SQLite always, PostgreSQL when it is running (always under CI).
+pub async fn every_backend() -> Vec<TestDb> {
+    let mut databases = vec![TestDb::sqlite()];
+    databases.extend(TestDb::postgres().await);
+    databases
+}
+
 /// A Blink server running inside the test process.
 pub struct TestApp {
     /// Where it listens.
@@ -89,6 +97,8 @@ pub struct TestApp {
     pub base: String,
     /// An HTTP client that does not follow redirects.
     pub client: reqwest::Client,
+    /// The server's state, to arrange data directly.
+    pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -100,11 +110,11 @@ impl TestApp {
         let listener = Listener::bind(0).await.expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, state, async move {
+        let task = tokio::spawn(server::serve(listener, state.clone(), async move {
             let _ = stopped.await;
         }));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        Self { addr, base: format!("http://{addr}"), client: client(), stop: Some(stop), task: Some(task) }
+        Self { addr, base: format!("http://{addr}"), client: client(), state, stop: Some(stop), task: Some(task) }
     }
 
     /// `GET path`.

@@ -88,6 +88,16 @@ impl Running {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Waits until new connections are refused (the listener is closed), failing after [`PATIENCE`].
+    pub fn wait_until_refusing(&self) {
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(started.elapsed() < PATIENCE, "still accepting connections {PATIENCE:?} after SIGTERM");
+            // Polling a condition, not timing: the loop ends as soon as the listener is gone.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");

@@ -1,0 +1,3 @@
+//! Command implementations behind `blink`'s subcommands (the argument parsing lives in `main.rs`).
+
+pub mod links;

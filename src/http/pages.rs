@@ -1,0 +1,87 @@
+//! Small fixed pages: the landing page, robots.txt, the favicon and the not-found page.
+
+use poem::http::header::{CACHE_CONTROL, LOCATION};
+use poem::http::{HeaderValue, StatusCode};
+use poem::web::Data;
+use poem::{IntoResponse, Request, Response, handler};
+
+use crate::http::problem::{self, Problem};
+use crate::http::redirect::HOME_STATUS;
+use crate::state::AppState;
+
+const LANDING: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Blink</title>\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
+<body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem\">\
+<h1>Blink</h1><p>This server shortens links. Nothing to see here: follow a short link to get somewhere.</p></body></html>";
+
+const NOT_FOUND: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Link not found</title>\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
+<body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem\">\
+<h1>Link not found</h1><p>No short link lives at this address. Check it for typos: short links are case-sensitive.</p>\
+</body></html>";
+
+const ROBOTS: &str = "User-agent: *\nAllow: /\n";
+
+/// `GET /`: to `HOMEPAGE` when set, else a small landing page.
+#[handler]
+pub fn home(Data(state): Data<&AppState>) -> Response {
+    match &state.config.server.homepage {
+        Some(homepage) => match HeaderValue::from_str(homepage) {
+            Ok(location) => Response::builder().status(HOME_STATUS).header(LOCATION, location).finish(),
+            Err(_) => landing(),
+        },
+        None => landing(),
+    }
+}
+
+fn landing() -> Response {
+    Response::builder().content_type("text/html; charset=utf-8").body(LANDING)
+}
+
+/// `GET /robots.txt`: crawlers may follow short links.
+#[handler]
+pub fn robots() -> Response {
+    Response::builder()
+        .content_type("text/plain; charset=utf-8")
+        .header(CACHE_CONTROL, "public, max-age=86400")
+        .body(ROBOTS)
+}
+
+/// `GET /favicon.ico`: nothing to show, said cheaply and cacheably so browsers stop asking.
+#[handler]
+pub fn favicon() -> Response {
+    Response::builder().status(StatusCode::NO_CONTENT).header(CACHE_CONTROL, "public, max-age=604800").finish()
+}
+
+/// The answer for an unknown slug: HTML, or problem+json when the client asks for JSON.
+pub fn not_found(req: &Request, cache_control: &HeaderValue) -> Response {
+    let mut response = if wants_json(req) {
+        Problem::new(StatusCode::NOT_FOUND, "No short link lives at this address.").into_response()
+    } else {
+        Response::builder().status(StatusCode::NOT_FOUND).content_type("text/html; charset=utf-8").body(NOT_FOUND)
+    };
+    response.headers_mut().insert(CACHE_CONTROL, cache_control.clone());
+    response
+}
+
+/// The answer when the database cannot be asked: 503, never cached.
+pub fn unavailable(req: &Request) -> Response {
+    let detail = "The link database is unavailable; try again shortly.";
+    let mut response = if wants_json(req) {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, detail).into_response()
+    } else {
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .content_type("text/plain; charset=utf-8")
+            .body(detail)
+    };
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn wants_json(req: &Request) -> bool {
+    req.headers()
+        .get(poem::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") || accept.contains(problem::CONTENT_TYPE))
+}

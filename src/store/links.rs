@@ -1,0 +1,177 @@
+//! The `links` table.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::{Backend, Pool, Store, StoreError};
+
+/// A row of `links`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LinkRecord {
+    pub id: i64,
+    /// The brand slug, if any (Node Blink's column name).
+    pub hash: Option<String>,
+    pub original_url: String,
+    pub creator_id: String,
+    pub meta: Option<Json<serde_json::Value>>,
+    pub redirect_status: Option<i16>,
+    pub cache_max_age: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A link to insert.
+#[derive(Debug)]
+pub struct NewLinkRecord<'a> {
+    pub hash: Option<&'a str>,
+    pub original_url: &'a str,
+    pub creator_id: &'a str,
+    pub meta: &'a serde_json::Value,
+    pub redirect_status: Option<i16>,
+    pub cache_max_age: Option<i32>,
+    pub now: DateTime<Utc>,
+}
+
+/// The full new state of a link's mutable columns (`original_url` never changes).
+#[derive(Debug)]
+pub struct LinkUpdate<'a> {
+    pub hash: Option<&'a str>,
+    pub meta: &'a serde_json::Value,
+    pub redirect_status: Option<i16>,
+    pub cache_max_age: Option<i32>,
+    pub now: DateTime<Utc>,
+}
+
+/// How to page and filter a listing.
+#[derive(Debug, Default)]
+pub struct LinkQuery<'a> {
+    /// Substring matched against the URL, the brand slug and the title.
+    pub search: Option<&'a str>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+const COLUMNS: &str =
+    "id, hash, original_url, creator_id, meta, redirect_status, cache_max_age, created_at, updated_at";
+
+impl Store {
+    /// Inserts a link; a taken brand slug or URL is [`StoreError::Conflict`].
+    #[tracing::instrument(skip_all, fields(url = new.original_url))]
+    pub async fn insert_link(&self, new: &NewLinkRecord<'_>) -> Result<LinkRecord, StoreError> {
+        let sql = format!(
+            "INSERT INTO links (hash, original_url, creator_id, meta, redirect_status, cache_max_age, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
+        );
+        let result = on_pool!(self, pool => sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(new.hash)
+            .bind(new.original_url)
+            .bind(new.creator_id)
+            .bind(Json(new.meta))
+            .bind(new.redirect_status)
+            .bind(new.cache_max_age)
+            .bind(new.now)
+            .fetch_one(pool)
+            .await);
+        result.map_err(StoreError::from_write)
+    }
+
+    /// The link with this id.
+    #[tracing::instrument(skip(self))]
+    pub async fn find_link_by_id(&self, id: i64) -> Result<Option<LinkRecord>, StoreError> {
+        self.find_link_where("id = $1", id).await
+    }
+
+    /// The link with this brand slug (case-sensitive).
+    #[tracing::instrument(skip(self))]
+    pub async fn find_link_by_hash(&self, hash: &str) -> Result<Option<LinkRecord>, StoreError> {
+        self.find_link_where("hash = $1", hash).await
+    }
+
+    /// The link of this normalized URL.
+    #[tracing::instrument(skip(self))]
+    pub async fn find_link_by_url(&self, original_url: &str) -> Result<Option<LinkRecord>, StoreError> {
+        self.find_link_where("original_url = $1", original_url).await
+    }
+
+    async fn find_link_where<T>(&self, condition: &str, value: T) -> Result<Option<LinkRecord>, StoreError>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + Send,
+    {
+        let sql = format!("SELECT {COLUMNS} FROM links WHERE {condition}");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(pool).await)?,
+        )
+    }
+
+    /// Links newest first, optionally filtered by a search term.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_links(&self, query: &LinkQuery<'_>) -> Result<Vec<LinkRecord>, StoreError> {
+        let title = match self.backend() {
+            Backend::Sqlite => "json_extract(meta, '$.title')",
+            Backend::Postgres => "meta->>'title'",
+        };
+        let like = match self.backend() {
+            Backend::Sqlite => "LIKE",
+            Backend::Postgres => "ILIKE",
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM links
+             WHERE $1 IS NULL
+                OR original_url {like} $1 ESCAPE '\\' OR hash {like} $1 ESCAPE '\\' OR {title} {like} $1 ESCAPE '\\'
+             ORDER BY id DESC LIMIT $2 OFFSET $3"
+        );
+        let pattern = query.search.map(|term| format!("%{}%", escape_like(term)));
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(pattern)
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    /// Writes the mutable columns of link `id`; `None` when it no longer exists.
+    #[tracing::instrument(skip(self, update))]
+    pub async fn update_link(&self, id: i64, update: &LinkUpdate<'_>) -> Result<Option<LinkRecord>, StoreError> {
+        let sql = format!(
+            "UPDATE links SET hash = $2, meta = $3, redirect_status = $4, cache_max_age = $5, updated_at = $6
+             WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let result = on_pool!(self, pool => sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(update.hash)
+            .bind(Json(update.meta))
+            .bind(update.redirect_status)
+            .bind(update.cache_max_age)
+            .bind(update.now)
+            .fetch_optional(pool)
+            .await);
+        result.map_err(StoreError::from_write)
+    }
+
+    /// Deletes link `id`; `false` when there was none.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_link(&self, id: i64) -> Result<bool, StoreError> {
+        let affected = on_pool!(self, pool => sqlx::query("DELETE FROM links WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(affected > 0)
+    }
+}
+
+/// Escapes `%`, `_` and `\` so a search term matches literally.
+fn escape_like(term: &str) -> String {
+    let mut escaped = String::with_capacity(term.len());
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
