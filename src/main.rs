@@ -133,7 +133,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(loaded: LoadedConfig) -> Result<(), String> {
-    blink::telemetry::init(&loaded.config.log);
+    let _log_guard = blink::telemetry::init(&loaded.config.log);
     let port = loaded.config.server.port;
     let fail = |error: &dyn std::fmt::Display| {
         tracing::error!(%error, "blink cannot start");

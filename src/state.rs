@@ -10,9 +10,12 @@ use crate::http;
 use crate::links::LinkService;
 use crate::store::Store;
 
-/// Shared application state.
+/// Shared application state. Cloning it (poem does, once per request) costs one reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// The validated configuration.
     pub config: Arc<Config>,
     /// The database.
@@ -34,6 +37,14 @@ impl AppState {
         let links = LinkService::new(&config, store.clone(), &http::reserved_paths())
             .with_listener(Arc::new(redirects.clone()));
         let not_found_cache_control = http::not_found_cache_control(config.cache.not_found_max_age.get().as_secs());
-        Self { config: Arc::new(config), store, redis, links, redirects, not_found_cache_control }
+        Self(Arc::new(Shared { config: Arc::new(config), store, redis, links, redirects, not_found_cache_control }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }

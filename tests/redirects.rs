@@ -32,6 +32,9 @@ async fn hashid_slugs_redirect_301_with_a_ten_year_cache() {
         assert_eq!(response.status(), 301);
         assert_eq!(response.headers()[LOCATION], "https://example.com/page");
         assert_eq!(response.headers()[CACHE_CONTROL], TEN_YEARS);
+        assert!(response.headers().contains_key("x-request-id"));
+        assert!(response.headers().contains_key("strict-transport-security"), "BASE_URL is https");
+        assert!(!response.headers().contains_key("content-security-policy"), "a redirect renders no document");
         app.stop().await;
         db.drop_database().await;
     }

@@ -46,7 +46,8 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             let detail = format!("The request body is larger than the limit of {} bytes.", self.max);
             return Ok(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, detail).into_response());
         }
-        if declared.is_none() {
+        // Without a length, only a chunked body can arrive; most requests (GETs) have none and stay untouched.
+        if declared.is_none() && req.headers().contains_key(poem::http::header::TRANSFER_ENCODING) {
             let body: http_body_util::combinators::BoxBody<_, _> = req.take_body().into();
             let limited = Limited::new(body, self.max).map_err(std::io::Error::other);
             req.set_body(Body::from(http_body_util::combinators::BoxBody::new(limited)));

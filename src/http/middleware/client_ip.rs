@@ -15,13 +15,11 @@ impl ClientIp {
     pub fn resolve(req: &Request, trust: &TrustProxy) -> Self {
         let peer =
             req.remote_addr().as_socket_addr().map(|addr| addr.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let hops = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .collect::<Vec<_>>();
-        Self(trust.client_ip(peer, hops.into_iter()))
+        let forwarded = req.headers().get_all("x-forwarded-for");
+        if forwarded.iter().next().is_none() {
+            return Self(trust.client_ip(peer, std::iter::empty()));
+        }
+        let hops = forwarded.iter().filter_map(|value| value.to_str().ok()).flat_map(|value| value.split(','));
+        Self(trust.client_ip(peer, hops.collect::<Vec<_>>().into_iter()))
     }
 }

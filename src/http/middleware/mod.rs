@@ -1,5 +1,7 @@
 //! The middleware chain every route runs through, outermost first: request context (request id, client IP,
 //! access log), panic catching, security headers, body size limit.
+//!
+//! The redirect path runs through all of it, so each layer avoids allocating on requests without a body.
 
 mod access_log;
 mod body_limit;
@@ -25,7 +27,7 @@ pub use request_id::RequestId;
 pub fn wrap<E: Endpoint + 'static>(routes: E, config: &Config) -> impl Endpoint + use<E> {
     routes
         .with(body_limit::BodyLimit::new(config.server.body_limit))
-        .with(security_headers::layer(config))
+        .with(security_headers::SecurityHeaders::new(config))
         .with(CatchPanic::new().with_handler(panic_response))
         .with(RequestContext { trust_proxy: Arc::new(config.server.trust_proxy.clone()) })
 }
