@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod links;
+pub mod plugins;
 pub mod server;
 pub mod state;
 pub mod store;

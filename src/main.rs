@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Inspect WebAssembly plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Create, list, show and delete links.
     Links {
         /// Print JSON instead of text.
@@ -42,6 +47,15 @@ enum Command {
         json: bool,
         #[command(subcommand)]
         command: LinksCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Load a plugin component and list the hooks it implements and its interface version.
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
     },
 }
 
@@ -94,11 +108,15 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Config { command: ConfigCommand::Example }) = cli.command {
-        print!("{}", config::example_toml());
-        return ExitCode::SUCCESS;
+    match &cli.command {
+        Some(Command::Config { command: ConfigCommand::Example }) => {
+            print!("{}", config::example_toml());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Plugin { command: PluginCommand::Check { file } }) => return check_plugin(file),
+        _ => {}
     }
-    let loaded = match LoadedConfig::load(&ConfigInput::from_process(cli.config)) {
+    let loaded = match LoadedConfig::load(&ConfigInput::from_process(cli.config.clone())) {
         Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("blink: {error}");
@@ -113,14 +131,16 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(serve(loaded)),
+        Command::Serve => runtime.block_on(serve(loaded, cli.config)),
         Command::Migrate { status } => runtime.block_on(migrate(loaded, status)),
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config::render_check(&loaded));
             println!("configuration is valid");
             Ok(())
         }
-        Command::Config { command: ConfigCommand::Example } => unreachable!("handled before loading"),
+        Command::Config { command: ConfigCommand::Example } | Command::Plugin { .. } => {
+            unreachable!("handled before loading the configuration")
+        }
         Command::Links { json, command } => runtime.block_on(links(loaded, command, json)),
     };
     match result {
@@ -132,7 +152,23 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(loaded: LoadedConfig) -> Result<(), String> {
+fn check_plugin(file: &std::path::Path) -> ExitCode {
+    match blink::plugins::check_component(file) {
+        Ok(report) => {
+            let hooks = report.hooks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            println!("{}: blink:plugin@{}", file.display(), report.interface_version);
+            println!("hooks: {hooks}");
+            println!("imports: {}", report.imports.join(", "));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("blink: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(loaded: LoadedConfig, config_file: Option<PathBuf>) -> Result<(), String> {
     let _log_guard = blink::telemetry::init(&loaded.config.log);
     let port = loaded.config.server.port;
     let fail = |error: &dyn std::fmt::Display| {
@@ -140,6 +176,14 @@ async fn serve(loaded: LoadedConfig) -> Result<(), String> {
         error.to_string()
     };
     let state = server::prepare(loaded.config).await.map_err(|e| fail(&e))?;
+    #[cfg(unix)]
+    if let Some(plugins) = &state.plugins {
+        server::reload_plugins_on_sighup(plugins.clone(), move || {
+            LoadedConfig::load(&ConfigInput::from_process(config_file.clone()))
+                .map(|loaded| loaded.config.plugins)
+                .map_err(|error| error.to_string())
+        });
+    }
     let listener = server::Listener::bind(port).await.map_err(|e| fail(&e))?;
     server::serve(listener, state, server::shutdown_signal()).await.map_err(|e| fail(&e))
 }

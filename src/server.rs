@@ -7,7 +7,13 @@ use poem::Server;
 use poem::listener::TcpAcceptor;
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManagerConfig;
+
 use crate::config::Config;
+use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins, StoreKv};
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
@@ -23,6 +29,9 @@ pub enum StartError {
     /// `REDIS_URL` is not usable.
     #[error("invalid REDIS_URL: {0}")]
     Redis(#[from] redis::RedisError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -41,7 +50,32 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
         }
     }
     let redis = config.redis.url.as_ref().map(|url| redis::Client::open(url.expose())).transpose()?;
-    Ok(AppState::new(config, store, redis))
+    let plugins = start_plugins(&config, &store, redis.as_ref()).await?;
+    Ok(AppState::new(config, store, redis, plugins))
+}
+
+/// Loads the configured plugins, with their key-value entries in Redis when configured, else the database.
+async fn start_plugins(
+    config: &Config,
+    store: &Store,
+    redis: Option<&redis::Client>,
+) -> Result<Option<Arc<ServerPlugins>>, StartError> {
+    if config.plugins.is_empty() {
+        return Ok(None);
+    }
+    let kv: Arc<dyn PluginKv> = match redis {
+        Some(client) => {
+            // Bounded waits: a stalled Redis must fail a plugin's KV call, not hang it past its deadline.
+            let options = ConnectionManagerConfig::new()
+                .set_connection_timeout(Duration::from_secs(2))
+                .set_response_timeout(Duration::from_secs(1));
+            Arc::new(RedisKv(client.get_connection_manager_with_config(options).await?))
+        }
+        None => Arc::new(StoreKv(store.clone())),
+    };
+    let plugins = Arc::new(ServerPlugins::start(&config.plugins, &config.plugin_runtime, &config.analytics, kv)?);
+    plugins.spawn_stats_reporter(config.plugin_runtime.stats_interval.get());
+    Ok(Some(plugins))
 }
 
 /// A bound listener, so callers (and tests) learn the port before serving.
@@ -68,15 +102,49 @@ impl Listener {
 pub async fn serve(listener: Listener, state: AppState, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let grace = state.config.server.shutdown_grace.get();
     let store = state.store.clone();
+    let plugins = state.plugins.clone();
     let addr = listener.local_addr()?;
     let acceptor = TcpAcceptor::from_tokio(listener.inner)?;
     tracing::info!(%addr, backend = ?store.backend(), "blink is listening");
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(crate::http::app(state), shutdown, Some(grace))
         .await;
+    if let Some(plugins) = plugins {
+        plugins.shutdown().await;
+    }
     store.close().await;
     tracing::info!("blink stopped");
     result
+}
+
+/// Reloads the plugins on every SIGHUP with the `[[plugins]]` that `read_configs` returns (the configuration
+/// read afresh); a failure is logged and the running plugins stay.
+#[cfg(unix)]
+pub fn reload_plugins_on_sighup<F>(plugins: Arc<ServerPlugins>, read_configs: F)
+where
+    F: Fn() -> Result<Vec<PluginConfig>, String> + Send + 'static,
+{
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGHUP; plugins will not reload");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!(signal = "SIGHUP", "reloading plugins");
+            match read_configs() {
+                Ok(configs) => {
+                    if let Err(error) = plugins.reload(&configs).await {
+                        tracing::error!(%error, "plugin reload failed; the previous plugins stay in force");
+                    }
+                }
+                Err(error) => tracing::error!(%error, "configuration invalid; the previous plugins stay in force"),
+            }
+        }
+    });
 }
 
 /// Resolves on the first SIGTERM or SIGINT (Ctrl-C).

@@ -8,6 +8,7 @@ use crate::cache::RedirectCache;
 use crate::config::Config;
 use crate::http;
 use crate::links::LinkService;
+use crate::plugins::ServerPlugins;
 use crate::store::Store;
 
 /// Shared application state. Cloning it (poem does, once per request) costs one reference-count increment.
@@ -28,16 +29,34 @@ pub struct Shared {
     pub redirects: RedirectCache,
     /// `Cache-Control` of the not-found page, rendered once.
     pub not_found_cache_control: HeaderValue,
+    /// WebAssembly plugins, when any are configured.
+    pub plugins: Option<Arc<ServerPlugins>>,
 }
 
 impl AppState {
     /// Assembles the state from its parts.
-    pub fn new(config: Config, store: Store, redis: Option<redis::Client>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        redis: Option<redis::Client>,
+        plugins: Option<Arc<ServerPlugins>>,
+    ) -> Self {
         let redirects = RedirectCache::new(&config.cache);
-        let links = LinkService::new(&config, store.clone(), &http::reserved_paths())
+        let mut links = LinkService::new(&config, store.clone(), &http::reserved_paths())
             .with_listener(Arc::new(redirects.clone()));
+        if let Some(plugins) = &plugins {
+            links = links.with_hooks(plugins.clone());
+        }
         let not_found_cache_control = http::not_found_cache_control(config.cache.not_found_max_age.get().as_secs());
-        Self(Arc::new(Shared { config: Arc::new(config), store, redis, links, redirects, not_found_cache_control }))
+        Self(Arc::new(Shared {
+            config: Arc::new(config),
+            store,
+            redis,
+            links,
+            redirects,
+            not_found_cache_control,
+            plugins,
+        }))
     }
 }
 

@@ -16,6 +16,10 @@ use crate::store::StoreError;
 /// A redirect with its headers already rendered.
 #[derive(Debug)]
 pub struct CachedRedirect {
+    /// The link's public id (its automatic slug), for plugins and click events.
+    pub id: Box<str>,
+    /// The target, for plugins that choose another one.
+    pub target: Box<str>,
     /// The redirect status.
     pub status: StatusCode,
     /// The `Location` header.
@@ -28,6 +32,8 @@ impl CachedRedirect {
     /// Renders `redirect`; `None` if its target cannot be a header (normalized URLs always can).
     pub fn render(redirect: &Redirect) -> Option<Self> {
         Some(Self {
+            id: redirect.id.as_str().into(),
+            target: redirect.target.as_str().into(),
             status: StatusCode::from_u16(redirect.status).ok()?,
             location: HeaderValue::from_str(&redirect.target).ok()?,
             cache_control: HeaderValue::from_str(&format!("public, max-age={}", redirect.max_age)).ok()?,
@@ -108,7 +114,7 @@ mod tests {
     use super::*;
 
     fn redirect(target: &str) -> Redirect {
-        Redirect { target: target.into(), status: 301, max_age: 60 }
+        Redirect { id: "abcd".into(), target: target.into(), status: 301, max_age: 60 }
     }
 
     #[tokio::test]

@@ -214,6 +214,27 @@ pub const KEYS: &[KeyDoc] = &[
         "Log level or filter (trace, debug, info, warn, error, or a tracing filter such as blink=debug).",
     ),
     key("log.format", &["LOG_FORMAT"], "json", "json (one object per line) or pretty (for a terminal)."),
+    key(
+        "analytics.country_header",
+        &[],
+        "cf-ipcountry",
+        "Request header carrying the client's country, passed to plugins.",
+    ),
+    key(
+        "analytics.queue_capacity",
+        &[],
+        "10000",
+        "Click events waiting for analytics plugins; more are dropped (and counted), never awaited.",
+    ),
+    key("analytics.batch_size", &[], "256", "Click events handed to analytics plugins per call."),
+    key("analytics.workers", &[], "1", "Tasks delivering click batches to analytics plugins."),
+    key(
+        "plugin_runtime.cache_dir",
+        &[],
+        "/var/cache/blink",
+        "Where compiled plugins are cached by content hash; unset compiles them at every start.",
+    ),
+    key("plugin_runtime.stats_interval", &[], "1 minute", "How often plugin call statistics are logged."),
 ];
 
 /// Looks up a key by its dotted path.

@@ -15,6 +15,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::links::NormalizeOptions;
+use crate::plugins::PluginConfig;
 
 pub use duration::{DurationError, HumanDuration};
 pub use report::{example_toml, render_check};
@@ -50,6 +51,45 @@ pub struct Config {
     pub oauth2: OAuth2Config,
     /// Log output.
     pub log: LogConfig,
+    /// The click-event queue feeding analytics plugins.
+    pub analytics: AnalyticsConfig,
+    /// The WebAssembly plugin runtime.
+    pub plugin_runtime: PluginRuntimeConfig,
+    /// `[[plugins]]`: WebAssembly plugins, run in file order within each hook.
+    #[serde(skip_serializing)]
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// `[analytics]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Request header naming the client's country (set by a CDN or proxy).
+    pub country_header: String,
+    pub queue_capacity: usize,
+    pub batch_size: usize,
+    pub workers: usize,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self { country_header: "cf-ipcountry".into(), queue_capacity: 10_000, batch_size: 256, workers: 1 }
+    }
+}
+
+/// `[plugin_runtime]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginRuntimeConfig {
+    /// Where compiled plugins are cached by content hash; unset compiles at every start.
+    pub cache_dir: Option<PathBuf>,
+    pub stats_interval: HumanDuration,
+}
+
+impl Default for PluginRuntimeConfig {
+    fn default() -> Self {
+        Self { cache_dir: None, stats_interval: HumanDuration::from_secs(60) }
+    }
 }
 
 /// `[server]`
@@ -393,6 +433,25 @@ impl LoadedConfig {
             return Err(
                 self.invalid("cache.capacity", "must be at least 1 (use cache.enabled = false to turn the cache off)")
             );
+        }
+        if config.analytics.queue_capacity == 0 || config.analytics.batch_size == 0 || config.analytics.workers == 0 {
+            return Err(
+                self.invalid("analytics.queue_capacity", "queue_capacity, batch_size and workers must be at least 1")
+            );
+        }
+        if poem::http::HeaderName::from_bytes(config.analytics.country_header.as_bytes()).is_err() {
+            return Err(self.invalid(
+                "analytics.country_header",
+                format!("`{}` is not a header name", config.analytics.country_header),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for plugin in &config.plugins {
+            if !names.insert(plugin.name.as_str()) {
+                return Err(
+                    self.invalid("plugins", format!("two plugins are named `{}`; names must be unique", plugin.name))
+                );
+            }
         }
         if config.server.body_limit == 0 {
             return Err(self.invalid("server.body_limit", "must be at least 1 byte"));

@@ -33,8 +33,26 @@ pub fn render_check(loaded: &LoadedConfig) -> String {
     for (key, value, origin) in rows {
         let _ = writeln!(out, "{key:key_width$} = {value:value_width$}  # {origin}");
     }
+    // Plugins are listed by name and file: their `config` tables may hold secrets.
+    for plugin in &loaded.config.plugins {
+        let _ =
+            writeln!(out, "[[plugins]] {} = {}  # {}", plugin.name, plugin.path.display(), loaded.origin("plugins"));
+    }
     out
 }
+
+const PLUGINS_EXAMPLE: &str = r#"
+# WebAssembly plugins (see plugins/README.md), one [[plugins]] table each; plugins of one hook run in file order.
+# [[plugins]]
+# name = "slug-guard"                     # unique; names its log lines, statistics and key-value namespace
+# path = "plugins/slug_guard.wasm"        # relative to the working directory
+# hooks = ["slug-rules"]                  # optional subset of the hooks the component exports
+# memory = "16MiB"                        # memory limit per call
+# timeout = "10ms"                        # per call; default 10ms for request hooks, 100ms for analytics batches
+# on_error = "skip"                       # "skip" (fail open) or "fail" (fail closed)
+# [plugins.config]                        # handed to the plugin as strings
+# deny = "admin*, login"
+"#;
 
 /// Renders a figment value as TOML text; `None` for values that are unset.
 fn toml_text(value: &Value) -> Option<String> {
@@ -95,5 +113,6 @@ pub fn example_toml() -> String {
             }
         }
     }
+    out.push_str(PLUGINS_EXAMPLE);
     out
 }

@@ -1,12 +1,15 @@
 //! The redirect path: `GET /{slug}`. Kept lean on purpose: a cache hit is a hash lookup and a response with two
-//! ready-made headers; no JSON, no templates, no logging beyond the access-log line.
+//! ready-made headers; no JSON, no templates, no logging beyond the access-log line. Plugins, when configured,
+//! may pick the target per request and receive click events through a queue that never blocks.
 
-use poem::http::header::{CACHE_CONTROL, LOCATION};
+use poem::http::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, LOCATION, REFERER, USER_AGENT};
 use poem::http::{HeaderValue, StatusCode};
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
+use crate::cache::CachedRedirect;
 use crate::http::pages;
+use crate::plugins::{self, ClickEvent, RequestInfo, ServerPlugins};
 use crate::state::AppState;
 
 /// Redirects to the target of the slug in the path, or answers the not-found page.
@@ -15,17 +18,71 @@ pub async fn redirect(req: &Request, Data(state): Data<&AppState>) -> Response {
     let slug = req.raw_path_param("slug").unwrap_or_default();
     let load = state.links.resolve(slug);
     match state.redirects.get_or_load(slug, load).await {
-        Ok(Some(found)) => Response::builder()
-            .status(found.status)
-            .header(LOCATION, found.location.clone())
-            .header(CACHE_CONTROL, found.cache_control.clone())
-            .finish(),
+        Ok(Some(found)) => match &state.plugins {
+            None => respond(found.status, found.location.clone(), found.cache_control.clone()),
+            Some(plugins) => with_plugins(req, state, plugins, slug, &found).await,
+        },
         Ok(None) => pages::not_found(req, &state.not_found_cache_control),
         Err(error) => {
             tracing::error!(%error, slug, "cannot resolve slug");
             pages::unavailable(req)
         }
     }
+}
+
+fn respond(status: StatusCode, location: HeaderValue, cache_control: HeaderValue) -> Response {
+    Response::builder().status(status).header(LOCATION, location).header(CACHE_CONTROL, cache_control).finish()
+}
+
+/// The redirect when plugins are loaded: redirect-rules plugins may choose the target, analytics plugins get
+/// the click.
+async fn with_plugins(
+    req: &Request,
+    state: &AppState,
+    plugins: &ServerPlugins,
+    slug: &str,
+    found: &CachedRedirect,
+) -> Response {
+    let header = |name| req.headers().get(name).and_then(|value: &HeaderValue| value.to_str().ok()).map(str::to_owned);
+    let country = header(state.config.analytics.country_header.as_str());
+    if plugins.collects_clicks() {
+        plugins.record_click(ClickEvent {
+            time_ms: plugins::now_ms(),
+            link_id: found.id.to_string(),
+            slug: slug.to_owned(),
+            referrer_host: header(REFERER.as_str()).and_then(|referrer| referrer_host(&referrer)),
+            user_agent: header(USER_AGENT.as_str()),
+            country: country.clone(),
+        });
+    }
+    if !plugins.has_redirect_rules() {
+        return respond(found.status, found.location.clone(), found.cache_control.clone());
+    }
+    let request = RequestInfo {
+        user_agent: header(USER_AGENT.as_str()),
+        accept_language: header(ACCEPT_LANGUAGE.as_str()),
+        country,
+        query: req.uri().query().map(str::to_owned),
+        referrer: header(REFERER.as_str()),
+    };
+    let link = plugins::Link { id: found.id.to_string(), slug: slug.to_owned(), target: found.target.to_string() };
+    // The answer may differ per visitor, so shared caches must not keep it.
+    let private = HeaderValue::from_static("private, no-cache");
+    match plugins.resolve_redirect(&request, &link).await {
+        Ok(Some(target)) => match HeaderValue::from_str(&target) {
+            Ok(location) => respond(found.status, location, private),
+            Err(_) => respond(found.status, found.location.clone(), private),
+        },
+        Ok(None) => respond(found.status, found.location.clone(), private),
+        Err(error) => {
+            tracing::error!(%error, slug, "redirect-rules plugin failed and is configured to fail the request");
+            pages::unavailable(req)
+        }
+    }
+}
+
+fn referrer_host(referrer: &str) -> Option<String> {
+    url::Url::parse(referrer).ok()?.host_str().map(str::to_owned)
 }
 
 /// `Cache-Control` for unknown slugs, from `cache.not_found_max_age`.

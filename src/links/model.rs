@@ -85,6 +85,8 @@ pub struct Link {
 /// What a redirect for a link needs: where to, with which status, cacheable for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redirect {
+    /// The link's automatic slug: its public id.
+    pub id: String,
     /// The `Location`.
     pub target: String,
     /// 301, 302, 307 or 308.

@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 use crate::config::Config;
 use crate::store::{LinkQuery, LinkRecord, LinkUpdate, NewLinkRecord, Store, StoreError};
 
+use super::hooks::{HookError, LinkHooks, SlugVerdict, UrlVerdict};
 use super::model::{Link, LinkMeta, Redirect, RedirectStatus};
 use super::slug::{SlugError, SlugRef, SlugRules};
 use super::target::{TargetError, TargetRules};
@@ -24,6 +25,15 @@ pub enum LinkError {
     /// The brand slug was refused.
     #[error("invalid slug: {0}")]
     Slug(#[from] SlugError),
+    /// A plugin refused the brand slug.
+    #[error("invalid slug: {0}")]
+    SlugRefused(String),
+    /// A plugin refused the target URL.
+    #[error("this link cannot be shortened: {0}")]
+    Denied(String),
+    /// A plugin failed and is configured to fail the request.
+    #[error("a plugin failed: {0}")]
+    Hook(#[from] HookError),
     /// The brand slug belongs to another link.
     #[error("the slug `{0}` is already taken")]
     SlugTaken(String),
@@ -82,6 +92,9 @@ pub trait SlugListener: Send + Sync {
     fn slugs_changed<'a>(&'a self, slugs: &'a [&'a str]) -> BoxFuture<'a, ()>;
 }
 
+/// How often a generated slug that collides is asked for again.
+const SLUG_ATTEMPTS: u32 = 5;
+
 /// Links, with the rules of this deployment.
 #[derive(Clone)]
 pub struct LinkService {
@@ -92,6 +105,7 @@ pub struct LinkService {
     default_max_age: u64,
     base_url: String,
     listeners: Vec<Arc<dyn SlugListener>>,
+    hooks: Option<Arc<dyn LinkHooks>>,
 }
 
 impl LinkService {
@@ -118,7 +132,14 @@ impl LinkService {
             default_max_age: config.cache.max_age.get().as_secs(),
             base_url: config.server.base_url.trim_end_matches('/').to_owned(),
             listeners: Vec::new(),
+            hooks: None,
         }
+    }
+
+    /// Consults `hooks` (the plugins) when links are created or their slugs change.
+    pub fn with_hooks(mut self, hooks: Arc<dyn LinkHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
     }
 
     /// Adds a listener told about changed and deleted slugs.
@@ -138,13 +159,23 @@ impl LinkService {
     }
 
     /// Shortens `new.url`, or returns the existing link when its normalized form is already shortened.
-    pub async fn create(&self, new: NewLink) -> Result<(Link, Created), LinkError> {
-        let target = self.targets.check(&new.url)?;
+    pub async fn create(&self, mut new: NewLink) -> Result<(Link, Created), LinkError> {
+        let mut target = self.targets.check(&new.url)?;
+        if let Some(hooks) = &self.hooks {
+            match hooks.check_link(&target.key, &new.creator_id).await? {
+                UrlVerdict::Allow => {}
+                UrlVerdict::Deny(reason) => return Err(LinkError::Denied(reason)),
+                UrlVerdict::Rewrite(url) => target = self.targets.check_rewrite(&url)?,
+            }
+        }
         if let Some(brand) = &new.brand {
-            self.slugs.validate_brand(brand)?;
+            self.check_brand(brand).await?;
         }
         if let Some(existing) = self.store.find_link_by_url(&target.key).await? {
             return Ok((self.to_link(existing), Created::Existing));
+        }
+        if new.brand.is_none() {
+            new.brand = self.generated_slug(&target.key, &new.creator_id).await?;
         }
         let meta = serde_json::to_value(&new.meta).unwrap_or_default();
         let record = NewLinkRecord {
@@ -173,6 +204,32 @@ impl LinkService {
         }
     }
 
+    /// Blink's brand slug rules, then the plugins'.
+    async fn check_brand(&self, brand: &str) -> Result<(), LinkError> {
+        self.slugs.validate_brand(brand)?;
+        if let Some(hooks) = &self.hooks
+            && let SlugVerdict::Refuse(message) = hooks.validate_slug(brand).await?
+        {
+            return Err(LinkError::SlugRefused(message));
+        }
+        Ok(())
+    }
+
+    /// A plugin-made slug for a new link that passes the slug rules and is free, if a plugin makes one.
+    async fn generated_slug(&self, url: &str, creator: &str) -> Result<Option<String>, LinkError> {
+        let Some(hooks) = &self.hooks else { return Ok(None) };
+        for attempt in 0..SLUG_ATTEMPTS {
+            let Some(slug) = hooks.generate_slug(url, creator, attempt).await? else { return Ok(None) };
+            let acceptable = self.check_brand(&slug).await.is_ok();
+            if acceptable && self.store.find_link_by_hash(&slug).await?.is_none() {
+                return Ok(Some(slug));
+            }
+            tracing::debug!(slug, attempt, "generated slug unusable; asking again");
+        }
+        tracing::warn!(attempts = SLUG_ATTEMPTS, "no usable generated slug; the link gets its hashid only");
+        Ok(None)
+    }
+
     /// The link reached by `slug` (automatic or brand).
     pub async fn find(&self, slug: &str) -> Result<Option<Link>, LinkError> {
         Ok(self.find_record(slug).await?.map(|record| self.to_link(record)))
@@ -189,6 +246,7 @@ impl LinkService {
     /// What `GET /{slug}` should answer; `None` when no link has that slug.
     pub async fn resolve(&self, slug: &str) -> Result<Option<Redirect>, StoreError> {
         Ok(self.find_record(slug).await?.map(|record| Redirect {
+            id: self.slugs.encode(record.id),
             status: record.redirect_status.and_then(|s| u16::try_from(s).ok()).unwrap_or(self.default_status),
             max_age: record.cache_max_age.and_then(|s| u64::try_from(s).ok()).unwrap_or(self.default_max_age),
             target: record.original_url,
@@ -206,7 +264,7 @@ impl LinkService {
         let current = self.find_record(slug).await?.ok_or_else(|| LinkError::NotFound(slug.to_owned()))?;
         let brand = match changes.brand {
             Some(Some(brand)) => {
-                self.slugs.validate_brand(&brand)?;
+                self.check_brand(&brand).await?;
                 Some(brand)
             }
             Some(None) => None,

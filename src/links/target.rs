@@ -43,7 +43,17 @@ impl TargetRules {
         if trimmed.len() > self.max_length {
             return Err(TargetError::TooLong { length: trimmed.len(), max: self.max_length });
         }
-        let normalized = normalize(trimmed, &self.normalize)?;
+        self.vet(normalize(trimmed, &self.normalize)?)
+    }
+
+    /// Checks a URL a plugin rewrote a target to, keeping it as written: normalizing it again would undo
+    /// the rewrite (it would strip the `utm_*` tags a policy plugin adds, for one).
+    pub fn check_rewrite(&self, rewritten: &str) -> Result<NormalizedUrl, TargetError> {
+        let url = url::Url::parse(rewritten.trim()).map_err(|error| NormalizeError::Invalid(error.to_string()))?;
+        self.vet(NormalizedUrl { key: url.as_str().to_owned(), url })
+    }
+
+    fn vet(&self, normalized: NormalizedUrl) -> Result<NormalizedUrl, TargetError> {
         let scheme = normalized.url.scheme();
         if !self.allowed_schemes.iter().any(|allowed| allowed == scheme) {
             return Err(TargetError::Scheme { scheme: scheme.to_owned(), allowed: self.allowed_schemes.join(", ") });

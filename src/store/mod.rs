@@ -14,6 +14,7 @@ macro_rules! on_pool {
 
 mod links;
 mod migrate;
+mod plugin_kv;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,6 +26,7 @@ use crate::config::{DatabaseConfig, redact_url};
 
 pub use links::{LinkQuery, LinkRecord, LinkUpdate, NewLinkRecord};
 pub use migrate::{MigrationState, MigrationStatus};
+pub use plugin_kv::UnixMillis;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]

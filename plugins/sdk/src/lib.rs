@@ -1,0 +1,140 @@
+//! The guest SDK for Blink plugins.
+//!
+//! A plugin is a `cdylib` crate built for `wasm32-wasip2`. It generates the
+//! bindings of the world it implements with [`generate!`], implements the
+//! hook's `Guest` trait and exports it:
+//!
+//! ```ignore
+//! blink_plugin_sdk::generate!("link-policy-plugin");
+//! use exports::blink::plugin::link_policy::{Decision, Guest};
+//!
+//! struct NoHttp;
+//! impl Guest for NoHttp {
+//!     fn check(url: String, _creator: Option<String>) -> Decision {
+//!         if url.starts_with("http://") { Decision::Deny("use https".into()) } else { Decision::Allow }
+//!     }
+//! }
+//! export!(NoHttp);
+//! ```
+//!
+//! The host imports (log, config, kv, clock) are wrapped here as plain
+//! functions: [`log::info`], [`config::get`], [`kv::incr`], [`clock::now_ms`].
+
+extern crate self as blink_plugin_sdk;
+
+pub use wit_bindgen;
+
+/// The raw bindings of the host imports (world `blink:plugin/imports`).
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "blink:plugin/imports",
+        runtime_path: "blink_plugin_sdk::wit_bindgen::rt",
+    });
+}
+
+/// Generates the bindings of one of Blink's plugin worlds in the calling
+/// crate: `slug-rules-plugin`, `link-policy-plugin`, `redirect-rules-plugin`,
+/// `analytics-plugin`, or a world of your own in the WIT directory.
+///
+/// The WIT directory defaults to `../wit` (relative to the plugin crate's
+/// `Cargo.toml`); pass another with `generate!("world", "path/to/wit")`.
+/// The host imports are shared with this SDK, so the generated code holds the
+/// hook's export types (`exports::blink::plugin::<hook>::{Guest, ...}`) and
+/// the `export!` macro.
+#[macro_export]
+macro_rules! generate {
+    ($world:tt) => {
+        $crate::generate!($world, "../wit");
+    };
+    ($world:tt, $path:tt) => {
+        $crate::wit_bindgen::generate!({
+            path: $path,
+            world: $world,
+            runtime_path: "blink_plugin_sdk::wit_bindgen::rt",
+            with: {
+                "blink:plugin/log@0.1.0": blink_plugin_sdk::bindings::blink::plugin::log,
+                "blink:plugin/config@0.1.0": blink_plugin_sdk::bindings::blink::plugin::config,
+                "blink:plugin/kv@0.1.0": blink_plugin_sdk::bindings::blink::plugin::kv,
+                "blink:plugin/clock@0.1.0": blink_plugin_sdk::bindings::blink::plugin::clock,
+            },
+        });
+    };
+}
+
+/// Structured logging into the server's log, tagged with the plugin's name.
+pub mod log {
+    use crate::bindings::blink::plugin::log as raw;
+    pub use raw::Level;
+
+    pub fn log(level: Level, message: &str) {
+        raw::log(level, message);
+    }
+    pub fn trace(message: &str) {
+        raw::log(Level::Trace, message);
+    }
+    pub fn debug(message: &str) {
+        raw::log(Level::Debug, message);
+    }
+    pub fn info(message: &str) {
+        raw::log(Level::Info, message);
+    }
+    pub fn warn(message: &str) {
+        raw::log(Level::Warn, message);
+    }
+    pub fn error(message: &str) {
+        raw::log(Level::Error, message);
+    }
+}
+
+/// The plugin's own `config` table from `blink.toml`.
+pub mod config {
+    use crate::bindings::blink::plugin::config as raw;
+
+    /// The value of `key`, if set.
+    pub fn get(key: &str) -> Option<String> {
+        raw::get(key)
+    }
+
+    /// The value of `key` split on commas and whitespace, empty items dropped
+    /// (`"a.com, b.com"` gives `["a.com", "b.com"]`); empty when unset.
+    pub fn list(key: &str) -> Vec<String> {
+        split_list(raw::get(key).as_deref().unwrap_or(""))
+    }
+
+    /// The value of `key` parsed as `T`, or `default` when unset or invalid.
+    pub fn parse_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+        raw::get(key).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    }
+
+    /// Splits a config value on commas and whitespace.
+    pub fn split_list(value: &str) -> Vec<String> {
+        value.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    }
+}
+
+/// The key-value store scoped to this plugin.
+pub mod kv {
+    use crate::bindings::blink::plugin::kv as raw;
+
+    pub fn get(key: &str) -> Result<Option<String>, String> {
+        raw::get(key)
+    }
+    pub fn set(key: &str, value: &str, ttl_ms: Option<u64>) -> Result<(), String> {
+        raw::set(key, value, ttl_ms)
+    }
+    pub fn incr(key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, String> {
+        raw::incr(key, delta, ttl_ms)
+    }
+    pub fn delete(key: &str) -> Result<(), String> {
+        raw::delete(key)
+    }
+}
+
+/// The time.
+pub mod clock {
+    /// Milliseconds since the Unix epoch (UTC).
+    pub fn now_ms() -> u64 {
+        crate::bindings::blink::plugin::clock::now_ms()
+    }
+}

@@ -1,0 +1,93 @@
+//! Where plugins' key-value entries live in a running server: Redis when `REDIS_URL` is set (shared by every
+//! instance), else the database's `plugin_kv` table.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::ConnectionManager;
+
+use super::error::KvError;
+use super::kv::PluginKv;
+use crate::store::{Store, UnixMillis};
+
+fn now_ms() -> UnixMillis {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn expiry(ttl: Option<Duration>) -> Option<UnixMillis> {
+    ttl.map(|ttl| now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
+}
+
+fn kv_error(error: impl std::fmt::Display) -> KvError {
+    KvError(error.to_string())
+}
+
+/// Plugin entries in the database.
+pub struct StoreKv(pub Store);
+
+#[async_trait::async_trait]
+impl PluginKv for StoreKv {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, KvError> {
+        self.0.plugin_kv_get(namespace, key, now_ms()).await.map_err(kv_error)
+    }
+
+    async fn set(&self, namespace: &str, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), KvError> {
+        self.0.plugin_kv_set(namespace, key, value, expiry(ttl)).await.map_err(kv_error)
+    }
+
+    async fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
+        self.0.plugin_kv_incr(namespace, key, delta, expiry(ttl), now_ms()).await.map_err(kv_error)
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError> {
+        self.0.plugin_kv_delete(namespace, key).await.map_err(kv_error)
+    }
+}
+
+/// Plugin entries in Redis, under `blink:plugin:{namespace}:{key}`.
+pub struct RedisKv(pub ConnectionManager);
+
+impl RedisKv {
+    fn key(namespace: &str, key: &str) -> String {
+        format!("blink:plugin:{namespace}:{key}")
+    }
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait::async_trait]
+impl PluginKv for RedisKv {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, KvError> {
+        let mut conn = self.0.clone();
+        redis::cmd("GET").arg(Self::key(namespace, key)).query_async(&mut conn).await.map_err(kv_error)
+    }
+
+    async fn set(&self, namespace: &str, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), KvError> {
+        let mut conn = self.0.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(Self::key(namespace, key)).arg(value);
+        if let Some(ttl) = ttl {
+            cmd.arg("PX").arg(millis(ttl));
+        }
+        cmd.query_async::<()>(&mut conn).await.map_err(kv_error)
+    }
+
+    async fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
+        let mut conn = self.0.clone();
+        let full = Self::key(namespace, key);
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("INCRBY").arg(&full).arg(delta);
+        if let Some(ttl) = ttl {
+            // NX: the expiry is set when the counter is created, not pushed back by every increment.
+            pipe.cmd("PEXPIRE").arg(&full).arg(millis(ttl)).arg("NX").ignore();
+        }
+        let (value,): (i64,) = pipe.query_async(&mut conn).await.map_err(kv_error)?;
+        Ok(value)
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError> {
+        let mut conn = self.0.clone();
+        redis::cmd("DEL").arg(Self::key(namespace, key)).query_async::<()>(&mut conn).await.map_err(kv_error)
+    }
+}

@@ -1,0 +1,271 @@
+//! The shared wasmtime `Engine`: component model, async, epoch interruption
+//! driven by a ticker thread, the pooling allocator with copy-on-write memory
+//! init; compiling components once (optionally cached on disk by content
+//! hash) and reading which hooks a component exports.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings::{HostState, Plugin};
+use super::config::Hook;
+use super::error::PluginError;
+use super::stats::BreakerOptions;
+
+/// The `blink:plugin` version this host implements.
+pub const INTERFACE_VERSION: &str = "0.1.0";
+const PACKAGE: &str = "blink:plugin";
+
+/// Settings of the shared engine.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where compiled components are cached, keyed by content hash (and
+    /// engine compatibility). `None`: compile at every start.
+    pub cache_dir: Option<PathBuf>,
+    /// The epoch tick: the granularity of time limits.
+    pub epoch_tick: Duration,
+    /// Instances alive at once (concurrent plugin calls plus analytics
+    /// workers' instances): sizes the pooling allocator.
+    pub max_instances: u32,
+    /// The largest `memory` a plugin may be configured with.
+    pub max_memory: u64,
+    pub breaker: BreakerOptions,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            epoch_tick: Duration::from_millis(1),
+            max_instances: 256,
+            max_memory: 256 * 1024 * 1024,
+            breaker: BreakerOptions::default(),
+        }
+    }
+}
+
+/// What `blink plugin check` reports about a component.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ComponentReport {
+    pub path: PathBuf,
+    /// The `blink:plugin` version the component was built against.
+    pub interface_version: String,
+    /// The hooks it exports, in the order of [`Hook::ALL`].
+    pub hooks: Vec<Hook>,
+    /// Every interface it imports (host interfaces and WASI).
+    pub imports: Vec<String>,
+}
+
+/// The engine and linker shared by every plugin. Cheap to clone. Keep one for
+/// the process: reloading plugins (SIGHUP) builds a new
+/// [`PluginHost`](super::PluginHost) on the same runtime.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    pub(crate) inner: Arc<RuntimeInner>,
+}
+
+pub(crate) struct RuntimeInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) options: RuntimeOptions,
+    compiled: Mutex<HashMap<[u8; 32], Component>>,
+}
+
+impl PluginRuntime {
+    pub fn new(options: RuntimeOptions) -> Result<Self, PluginError> {
+        let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
+        let n = options.max_instances.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(4))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .total_stacks(n)
+            .max_memories_per_component(2)
+            .max_tables_per_component(4)
+            .max_memory_size(usize::try_from(options.max_memory).unwrap_or(usize::MAX));
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(engine_error)?;
+
+        let mut linker = Linker::new(&engine);
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(engine_error)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+
+        start_ticker(&engine, options.epoch_tick)
+            .map_err(|e| PluginError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Self { inner: Arc::new(RuntimeInner { engine, linker, options, compiled: Mutex::new(HashMap::new()) }) })
+    }
+
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.inner.options
+    }
+
+    /// Compiles the component at `path` (text `.wat` works too), once per
+    /// content: from memory, the disk cache, or cranelift.
+    pub fn compile(&self, path: &Path) -> Result<Component, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.to_owned(), source })?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        if let Some(found) = self.memo().get(&digest) {
+            return Ok(found.clone());
+        }
+        let invalid = |e: wasmtime::Error| PluginError::Invalid { path: path.to_owned(), message: format!("{e:#}") };
+        let cached = self.cache_path(&digest);
+        let component = match cached.as_deref().and_then(|p| self.load_cached(p)) {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.inner.engine, &bytes).map_err(invalid)?;
+                if let Some(cached) = &cached {
+                    store_cached(&component, cached);
+                }
+                component
+            }
+        };
+        self.memo().insert(digest, component.clone());
+        Ok(component)
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Component>> {
+        self.inner.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn cache_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
+        let dir = self.inner.options.cache_dir.as_ref()?;
+        let mut hasher = DefaultHasher::new();
+        self.inner.engine.precompile_compatibility_hash().hash(&mut hasher);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Some(dir.join(format!("{hex}-{:016x}.cwasm", hasher.finish())))
+    }
+
+    fn load_cached(&self, path: &Path) -> Option<Component> {
+        if !path.is_file() {
+            return None;
+        }
+        // SAFETY: `deserialize_file` trusts that the file holds code compiled
+        // by wasmtime. Files in the cache directory are written only by
+        // `store_cached` below from components this process compiled, and
+        // the directory is the operator's (like the binary itself); wasmtime
+        // still checks its header, version and engine settings, and we fall
+        // back to compiling on any error.
+        match unsafe { Component::deserialize_file(&self.inner.engine, path) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unusable plugin cache file");
+                None
+            }
+        }
+    }
+
+    /// Reads which hooks `component` exports and which `blink:plugin`
+    /// version it was built against; refuses other versions.
+    pub fn inspect(&self, path: &Path, component: &Component) -> Result<ComponentReport, PluginError> {
+        let engine = &self.inner.engine;
+        let ty = component.component_type();
+        let mut hooks = Vec::new();
+        let mut version = None;
+        for (name, _) in ty.exports(engine) {
+            let Some((interface, found)) = blink_interface(name) else {
+                continue;
+            };
+            if found != INTERFACE_VERSION {
+                return Err(PluginError::InterfaceVersion {
+                    path: path.to_owned(),
+                    found: found.to_owned(),
+                    expected: INTERFACE_VERSION,
+                });
+            }
+            if let Some(hook) = Hook::from_interface(interface) {
+                hooks.push(hook);
+                version = Some(found.to_owned());
+            }
+        }
+        let mut imports = Vec::new();
+        for (name, _) in ty.imports(engine) {
+            if let Some((_, found)) = blink_interface(name)
+                && found != INTERFACE_VERSION
+            {
+                return Err(PluginError::InterfaceVersion {
+                    path: path.to_owned(),
+                    found: found.to_owned(),
+                    expected: INTERFACE_VERSION,
+                });
+            }
+            imports.push(name.to_owned());
+        }
+        let Some(interface_version) = version else {
+            return Err(PluginError::NoHooks { path: path.to_owned(), expected: INTERFACE_VERSION });
+        };
+        hooks.sort();
+        hooks.dedup();
+        Ok(ComponentReport { path: path.to_owned(), interface_version, hooks, imports })
+    }
+
+    /// `blink plugin check`: compiles, inspects and links the component.
+    pub fn check_component(&self, path: &Path) -> Result<ComponentReport, PluginError> {
+        let component = self.compile(path)?;
+        let report = self.inspect(path, &component)?;
+        self.inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Link { plugin: path.display().to_string(), message: format!("{e:#}") })?;
+        Ok(report)
+    }
+}
+
+/// `blink plugin check <file>` without a running server: a small engine of
+/// its own (no pooling), the same checks.
+pub fn check_component(path: impl AsRef<Path>) -> Result<ComponentReport, PluginError> {
+    let runtime = PluginRuntime::new(RuntimeOptions { max_instances: 4, ..RuntimeOptions::default() })?;
+    runtime.check_component(path.as_ref())
+}
+
+/// `blink:plugin/<interface>@<version>` → (interface, version).
+fn blink_interface(name: &str) -> Option<(&str, &str)> {
+    let (package, rest) = name.split_once('/')?;
+    if package != PACKAGE {
+        return None;
+    }
+    Some(rest.split_once('@').unwrap_or((rest, "")))
+}
+
+fn store_cached(component: &Component, path: &Path) {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let bytes = component.serialize().map_err(std::io::Error::other)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        tracing::warn!(path = %path.display(), error = %e, "cannot write plugin cache file");
+    }
+}
+
+/// Advances the engine's epoch every `tick` until the engine is dropped.
+fn start_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("blink-plugin-epoch".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(tick);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .map(drop)
+}

@@ -1,0 +1,87 @@
+//! The `plugin_kv` table: plugins' key-value entries when Redis is not configured.
+
+use super::{Pool, Store, StoreError};
+
+/// Milliseconds since the Unix epoch, the unit of `plugin_kv.expires_at`.
+pub type UnixMillis = i64;
+
+impl Store {
+    /// The live value of `key` in `namespace`.
+    pub async fn plugin_kv_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: UnixMillis,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT value FROM plugin_kv
+                   WHERE namespace = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)";
+        Ok(
+            on_pool!(self, pool => sqlx::query_scalar::<_, String>(sql).bind(namespace).bind(key).bind(now).fetch_optional(pool).await)?,
+        )
+    }
+
+    /// Stores `value`, replacing any previous one and its expiry.
+    pub async fn plugin_kv_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &str,
+        expires_at: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO plugin_kv (namespace, key, value, expires_at) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+        on_pool!(self, pool => sqlx::query(sql).bind(namespace).bind(key).bind(value).bind(expires_at).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Adds `delta` to the integer at `key` in one statement (an expired or missing entry counts as 0 and
+    /// takes `expires_at`); returns the new value.
+    pub async fn plugin_kv_incr(
+        &self,
+        namespace: &str,
+        key: &str,
+        delta: i64,
+        expires_at: Option<UnixMillis>,
+        now: UnixMillis,
+    ) -> Result<i64, StoreError> {
+        let sql = "INSERT INTO plugin_kv (namespace, key, value, expires_at) VALUES ($1, $2, CAST($3 AS TEXT), $4)
+                   ON CONFLICT (namespace, key) DO UPDATE SET
+                     value = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $5
+                                  THEN CAST($3 AS TEXT)
+                                  ELSE CAST(CAST(plugin_kv.value AS BIGINT) + $3 AS TEXT) END,
+                     expires_at = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $5
+                                       THEN excluded.expires_at
+                                       ELSE plugin_kv.expires_at END
+                   RETURNING value";
+        let value: String = on_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(namespace)
+            .bind(key)
+            .bind(delta)
+            .bind(expires_at)
+            .bind(now)
+            .fetch_one(pool)
+            .await)?;
+        value.parse().map_err(|_| StoreError::Query(sqlx::Error::Decode(format!("`{value}` is not an integer").into())))
+    }
+
+    /// Removes `key` from `namespace`.
+    pub async fn plugin_kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND key = $2")
+            .bind(namespace)
+            .bind(key)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+
+    /// Deletes expired entries; returns how many.
+    pub async fn plugin_kv_sweep(&self, now: UnixMillis) -> Result<u64, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query("DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(done)
+    }
+}

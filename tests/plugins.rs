@@ -1,0 +1,201 @@
+//! Each example plugin's effect through a running server, plus loading failures. The guests are built by
+//! `plugins/build.sh` (CI runs it before the tests).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use blink::links::{LinkError, NewLink};
+use blink::plugins::PluginConfig;
+use common::{TestApp, TestDb};
+use reqwest::header::{CACHE_CONTROL, LOCATION, USER_AGENT};
+
+fn guest(name: &str) -> PathBuf {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("plugins/target/wasm32-wasip2/release/{name}.wasm"));
+    assert!(path.is_file(), "{} is missing: run plugins/build.sh", path.display());
+    path
+}
+
+fn plugin(name: &str, file: &str, settings: &[(&str, &str)]) -> PluginConfig {
+    let mut config = PluginConfig::new(name, guest(file));
+    config.config = settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>();
+    config
+}
+
+async fn spawn_with(db: &TestDb, plugins: Vec<PluginConfig>) -> TestApp {
+    let mut config = db.config();
+    config.plugins = plugins;
+    TestApp::spawn(config).await
+}
+
+fn new_link(url: &str, brand: Option<&str>) -> NewLink {
+    NewLink { url: url.into(), brand: brand.map(Into::into), creator_id: "api".into(), ..NewLink::default() }
+}
+
+#[tokio::test]
+async fn wordy_slugs_give_new_links_readable_slugs_that_redirect() {
+    let db = TestDb::sqlite();
+    let app = spawn_with(&db, vec![plugin("wordy", "wordy_slugs", &[])]).await;
+    let (link, _) = app.state.links.create(new_link("https://example.com/words", None)).await.unwrap();
+    let slug = link.brand.expect("the plugin made a slug");
+    assert!(
+        slug.contains('-') && slug.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit()),
+        "{slug}"
+    );
+    let response = app.get(&format!("/{slug}")).await;
+    assert_eq!(response.status(), 301);
+    assert_eq!(response.headers()[LOCATION], "https://example.com/words");
+    assert_eq!(app.get(&format!("/{}", link.slug)).await.status(), 301, "the hashid still works");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn slug_guard_refuses_denied_brand_slugs_with_its_message() {
+    let db = TestDb::sqlite();
+    let settings = [("deny", "admin*, *login*"), ("message", "that slug is reserved here")];
+    let app = spawn_with(&db, vec![plugin("guard", "slug_guard", &settings)]).await;
+    let refused = app.state.links.create(new_link("https://example.com/a", Some("admin-panel"))).await;
+    match refused {
+        Err(LinkError::SlugRefused(message)) => assert_eq!(message, "that slug is reserved here"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(app.get("/admin-panel").await.status(), 404);
+    app.state.links.create(new_link("https://example.com/a", Some("team-page"))).await.expect("allowed slug");
+    assert_eq!(app.get("/team-page").await.status(), 301);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn domain_policy_blocks_domains_and_tags_links_with_utm_parameters() {
+    let db = TestDb::sqlite();
+    let settings = [("block", "evil.example"), ("utm:shop.example", "utm_source=blink&utm_medium=short")];
+    let app = spawn_with(&db, vec![plugin("policy", "domain_policy", &settings)]).await;
+    let blocked = app.state.links.create(new_link("https://login.evil.example/x", None)).await;
+    assert!(matches!(&blocked, Err(LinkError::Denied(reason)) if reason.contains("evil.example")), "{blocked:?}");
+
+    let (link, _) = app.state.links.create(new_link("https://shop.example/item", None)).await.unwrap();
+    let response = app.get(&format!("/{}", link.slug)).await;
+    assert_eq!(response.status(), 301);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.starts_with("https://shop.example/item?"), "{location}");
+    assert!(location.contains("utm_source=blink") && location.contains("utm_medium=short"), "{location}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn device_redirect_sends_phones_to_the_app_stores() {
+    let db = TestDb::sqlite();
+    let settings =
+        [("ios", "https://apps.apple.com/app/id1"), ("android", "https://play.google.com/store/apps/details?id=x")];
+    let app = spawn_with(&db, vec![plugin("devices", "device_redirect", &settings)]).await;
+    let (link, _) = app.state.links.create(new_link("https://example.com/app", None)).await.unwrap();
+    let url = format!("{}/{}", app.base, link.slug);
+    let visit = |agent: &'static str| app.client.get(&url).header(USER_AGENT, agent).send();
+
+    let iphone = visit("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)").await.unwrap();
+    assert_eq!(iphone.headers()[LOCATION], "https://apps.apple.com/app/id1");
+    assert_eq!(iphone.headers()[CACHE_CONTROL], "private, no-cache", "per-visitor answers are not shared-cached");
+    let android = visit("Mozilla/5.0 (Linux; Android 14; Pixel 8)").await.unwrap();
+    assert_eq!(android.headers()[LOCATION], "https://play.google.com/store/apps/details?id=x");
+    let desktop = visit("Mozilla/5.0 (X11; Linux x86_64)").await.unwrap();
+    assert_eq!(desktop.headers()[LOCATION], "https://example.com/app");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn click_tally_counts_clicks_in_its_key_value_store() {
+    let db = TestDb::sqlite();
+    let app = spawn_with(&db, vec![plugin("tally", "click_tally", &[])]).await;
+    let (link, _) = app.state.links.create(new_link("https://example.com/popular", None)).await.unwrap();
+    for _ in 0..5 {
+        let response = app
+            .client
+            .get(format!("{}/{}", app.base, link.slug))
+            .header("referer", "https://news.example/item")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 301);
+    }
+    // Stopping the server delivers every queued click before it returns.
+    app.stop().await;
+    let store = blink::store::Store::connect(&db.config().database).await.unwrap();
+    let clicks = store.plugin_kv_get("tally", &format!("clicks:{}", link.slug), 0).await.unwrap();
+    assert_eq!(clicks.as_deref(), Some("5"));
+    let referred = store.plugin_kv_get("tally", &format!("referrer:{}:news.example", link.slug), 0).await.unwrap();
+    assert_eq!(referred.as_deref(), Some("5"));
+}
+
+#[tokio::test]
+async fn a_broken_plugin_stops_the_start_naming_it() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"not a component").unwrap();
+    let mut config = db.config();
+    config.plugins = vec![PluginConfig::new("bogus-plugin", &bogus)];
+    let error = blink::server::prepare(config).await.err().expect("refused").to_string();
+    assert!(error.contains("bogus-plugin"), "{error}");
+}
+
+#[test]
+fn plugin_check_lists_hooks_and_refuses_a_wrong_interface_version() {
+    let binary = env!("CARGO_BIN_EXE_blink");
+    let output =
+        std::process::Command::new(binary).args(["plugin", "check"]).arg(guest("wordy_slugs")).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("blink:plugin@0.1.0") && stdout.contains("slug-rules"), "{stdout}");
+
+    let output = std::process::Command::new(binary).args(["plugin", "check"]).arg(guest("old_abi")).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("0.0.9") && stderr.contains("0.1.0"), "{stderr}");
+}
+
+#[test]
+fn sighup_reloads_plugins_from_the_configuration() {
+    use common::process::{Running, blink};
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let write_config = |ios: &str| {
+        let toml = format!(
+            "[[plugins]]\nname = \"devices\"\npath = \"{}\"\n[plugins.config]\nios = \"{ios}\"\n",
+            guest("device_redirect").display()
+        );
+        std::fs::write(dir.path().join("blink.toml"), toml).unwrap();
+    };
+    write_config("https://apps.apple.com/app/first");
+    let env = BTreeMap::from([("DATABASE_URL", db.url.clone())]);
+    let created = blink(dir.path(), &env, &["links", "create", "https://example.com/app", "--json"]).output().unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let slug = serde_json::from_slice::<serde_json::Value>(&created.stdout).unwrap()["link"]["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut server = Running::start(dir.path(), &env);
+    let iphone = |base: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let response = common::client()
+                .get(format!("{base}/{slug}"))
+                .header(USER_AGENT, "Mozilla/5.0 (iPhone)")
+                .send()
+                .await
+                .unwrap();
+            response.headers()[LOCATION].to_str().unwrap().to_owned()
+        })
+    };
+    assert_eq!(iphone(&server.base()), "https://apps.apple.com/app/first");
+
+    write_config("https://apps.apple.com/app/second");
+    let status = std::process::Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    server.wait_for_line(|line| line.contains("plugins reloaded"));
+    assert_eq!(iphone(&server.base()), "https://apps.apple.com/app/second");
+    server.terminate();
+    assert!(server.wait().success());
+}
