@@ -21,8 +21,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub(crate) use blink::plugin::{clock, config, kv, log};
-pub(crate) use exports::blink::plugin::{analytics, link_policy, redirect_rules, slug_rules};
+pub(crate) use self::blink::plugin::{clock, config, kv, log};
+pub(crate) use self::exports::blink::plugin::{analytics, link_policy, redirect_rules, slug_rules};
 
 /// What one plugin's calls share: its name, config table and KV backend.
 pub(crate) struct PluginContext {
