@@ -2,12 +2,15 @@
 //!
 //! A request flows from [`http::app`] (routing and middleware) to the domain and on to [`store::Store`].
 
+pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod links;
 pub mod plugins;
+pub mod ratelimit;
+pub mod scrape;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -48,6 +48,14 @@ enum Command {
         #[command(subcommand)]
         command: LinksCommand,
     },
+    /// Create, list and revoke personal API tokens.
+    Tokens {
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +100,40 @@ enum LinksCommand {
     Import {
         /// The file.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create a token for a user and print it (once: only its hash is stored).
+    Create {
+        /// The user the token acts as.
+        #[arg(long, value_name = "ID")]
+        user: String,
+        /// Space-separated `resource:action` scopes: `link` or `user`, `create`, `read`, `update` or `delete`, with
+        /// `*` for a whole segment (`"link:* user:read"`).
+        #[arg(long)]
+        scopes: String,
+        /// What the token is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// How long it works (`"90 days"`, `"1 year"`); forever when absent.
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// Create the user, with the role `user`, if it does not exist.
+        #[arg(long)]
+        create_user: bool,
+    },
+    /// List tokens (never the tokens themselves), oldest first.
+    List {
+        /// Only this user's tokens.
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        /// Its id, as `tokens list` shows it.
+        id: i64,
     },
 }
 
@@ -142,6 +184,7 @@ fn main() -> ExitCode {
             unreachable!("handled before loading the configuration")
         }
         Command::Links { json, command } => runtime.block_on(links(loaded, command, json)),
+        Command::Tokens { json, command } => runtime.block_on(tokens(loaded, command, json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -207,6 +250,25 @@ async fn links(loaded: LoadedConfig, command: LinksCommand, json: bool) -> Resul
         },
     };
     state.store.close().await;
+    let text = result?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn tokens(loaded: LoadedConfig, command: TokensCommand, json: bool) -> Result<(), String> {
+    use blink::cli::links::Format;
+    use blink::cli::tokens::{self, CreateToken};
+    let format = if json { Format::Json } else { Format::Text };
+    let state = server::prepare(loaded.config).await.map_err(|e| e.to_string())?;
+    let store = &state.store;
+    let result = match command {
+        TokensCommand::Create { user, scopes, name, expires, create_user } => {
+            tokens::create(store, CreateToken { user, scopes, name, expires, create_user }, format).await
+        }
+        TokensCommand::List { user } => tokens::list(store, user, format).await,
+        TokensCommand::Revoke { id } => tokens::revoke(store, id, format).await,
+    };
+    store.close().await;
     let text = result?;
     println!("{text}");
     Ok(())

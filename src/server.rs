@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins, StoreKv};
+use crate::scrape::{ScrapeOptions, Scraper};
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
@@ -32,6 +34,12 @@ pub enum StartError {
     /// A plugin could not be loaded.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// The OAuth2 settings are unusable.
+    #[error("invalid OAuth2 configuration: {0}")]
+    Auth(String),
+    /// The metadata scraper could not be built.
+    #[error("cannot set up the metadata scraper: {0}")]
+    Scraper(String),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -51,7 +59,19 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     }
     let redis = config.redis.url.as_ref().map(|url| redis::Client::open(url.expose())).transpose()?;
     let plugins = start_plugins(&config, &store, redis.as_ref()).await?;
-    Ok(AppState::new(config, store, redis, plugins))
+    let authenticator =
+        Authenticator::new(&config, store.clone()).map_err(|error| StartError::Auth(error.to_string()))?;
+    let scraper = config.links.scrape.then(|| scraper(&config)).transpose()?;
+    Ok(AppState::new(config, store, redis, plugins, authenticator, scraper))
+}
+
+fn scraper(config: &Config) -> Result<Scraper, StartError> {
+    let options = ScrapeOptions {
+        timeout: config.links.timeout.get(),
+        allow_networks: config.links.scrape_allow_networks.iter().filter_map(|net| net.parse().ok()).collect(),
+        ..ScrapeOptions::default()
+    };
+    Scraper::new(options).map_err(|error| StartError::Scraper(error.to_string()))
 }
 
 /// Loads the configured plugins, with their key-value entries in Redis when configured, else the database.

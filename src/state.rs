@@ -4,11 +4,16 @@ use std::sync::Arc;
 
 use poem::http::HeaderValue;
 
+use tokio::sync::OnceCell;
+
+use crate::auth::Authenticator;
 use crate::cache::RedirectCache;
 use crate::config::Config;
 use crate::http;
 use crate::links::LinkService;
 use crate::plugins::ServerPlugins;
+use crate::ratelimit::RateLimiter;
+use crate::scrape::Scraper;
 use crate::store::Store;
 
 /// Shared application state. Cloning it (poem does, once per request) costs one reference-count increment.
@@ -31,6 +36,12 @@ pub struct Shared {
     pub not_found_cache_control: HeaderValue,
     /// WebAssembly plugins, when any are configured.
     pub plugins: Option<Arc<ServerPlugins>>,
+    /// Turns `Authorization` headers into callers.
+    pub authenticator: Authenticator,
+    /// Fetches metadata of new links' pages, unless `[links] scrape = false`.
+    pub scraper: Option<Scraper>,
+    /// Counts requests; shared through Redis when configured, connected on first use.
+    rate_limiter: OnceCell<RateLimiter>,
 }
 
 impl AppState {
@@ -40,6 +51,8 @@ impl AppState {
         store: Store,
         redis: Option<redis::Client>,
         plugins: Option<Arc<ServerPlugins>>,
+        authenticator: Authenticator,
+        scraper: Option<Scraper>,
     ) -> Self {
         let redirects = RedirectCache::new(&config.cache);
         let mut links = LinkService::new(&config, store.clone(), &http::reserved_paths())
@@ -56,7 +69,35 @@ impl AppState {
             redirects,
             not_found_cache_control,
             plugins,
+            authenticator,
+            scraper,
+            rate_limiter: OnceCell::new(),
         }))
+    }
+}
+
+impl Shared {
+    /// The rate limiter: in-process, or Redis-backed when `REDIS_URL` is set. Redis is connected on first use
+    /// (so Blink starts while Redis is down); until it answers, callers get `None` and let requests through.
+    pub async fn rate_limiter(&self) -> Option<&RateLimiter> {
+        let init = async {
+            match &self.redis {
+                None => Ok(RateLimiter::in_memory(100_000)),
+                Some(client) => {
+                    let options = redis::aio::ConnectionManagerConfig::new()
+                        .set_connection_timeout(std::time::Duration::from_secs(2))
+                        .set_response_timeout(std::time::Duration::from_secs(1));
+                    client.get_connection_manager_with_config(options).await.map(RateLimiter::redis)
+                }
+            }
+        };
+        match self.rate_limiter.get_or_try_init(|| init).await {
+            Ok(limiter) => Some(limiter),
+            Err(error) => {
+                tracing::warn!(%error, "Redis unreachable: requests are not rate limited until it answers");
+                None
+            }
+        }
     }
 }
 

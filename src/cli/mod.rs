@@ -1,3 +1,4 @@
 //! Command implementations behind `blink`'s subcommands (the argument parsing lives in `main.rs`).
 
 pub mod links;
+pub mod tokens;

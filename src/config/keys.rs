@@ -102,6 +102,8 @@ pub const KEYS: &[KeyDoc] = &[
         "a-long-random-string",
         "Key that signs session cookies; set it when running more than one instance.",
     ),
+    key("rate_limit.enabled", &[], "true", "Limit request rates per caller (API token or user, else client IP)."),
+    key("rate_limit.redirects", &[], "false", "Count redirects against the short window too."),
     key(
         "rate_limit.short_window",
         &["RATE_LIMIT_SHORT_WINDOW"],
@@ -126,6 +128,24 @@ pub const KEYS: &[KeyDoc] = &[
     key("slugs.brand_min_length", &[], "4", "Shortest brand (custom) slug."),
     key("slugs.brand_max_length", &[], "25", "Longest brand (custom) slug."),
     key("links.timeout", &["LINK_TIMEOUT"], "5 seconds", "How long fetching a target page's metadata may take."),
+    key(
+        "links.scrape",
+        &[],
+        "true",
+        "Fetch a target's title, description and so on when a link is created through the API.",
+    ),
+    key(
+        "links.require_reachable",
+        &[],
+        "false",
+        "Refuse links whose page cannot be fetched (404, or 504 on timeout), as Node Blink did.",
+    ),
+    key(
+        "links.scrape_allow_networks",
+        &[],
+        "10.0.0.0/8",
+        "Private networks the scraper may fetch from (it refuses private, loopback and link-local addresses otherwise).",
+    ),
     key("links.max_url_length", &[], "2048", "Longest target URL accepted, in bytes."),
     key("links.allowed_schemes", &[], "http,https", "Target URL schemes that may be shortened."),
     key("links.normalize.force_https", &[], "true", "Rewrite http:// targets to https://."),

@@ -165,6 +165,9 @@ impl Default for SessionConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Whether redirects count against the short window too.
+    pub redirects: bool,
     pub short_window: HumanDuration,
     pub short_max: u32,
     pub long_window: HumanDuration,
@@ -174,6 +177,8 @@ pub struct RateLimitConfig {
 impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
+            redirects: false,
             short_window: HumanDuration::from_secs(60),
             short_max: 120,
             long_window: HumanDuration::from_secs(3600),
@@ -204,6 +209,13 @@ impl Default for SlugsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct LinksConfig {
     pub timeout: HumanDuration,
+    /// Fetch the target's title and description when a link is created through the API.
+    pub scrape: bool,
+    /// Refuse links whose page cannot be fetched (Node Blink's 404/504 answers).
+    pub require_reachable: bool,
+    /// Private networks the scraper may fetch from (intranet deployments), as CIDRs.
+    #[serde(deserialize_with = "list::comma_separated")]
+    pub scrape_allow_networks: Vec<String>,
     pub max_url_length: usize,
     #[serde(deserialize_with = "list::comma_separated")]
     pub allowed_schemes: Vec<String>,
@@ -214,6 +226,9 @@ impl Default for LinksConfig {
     fn default() -> Self {
         Self {
             timeout: HumanDuration::from_secs(5),
+            scrape: true,
+            require_reachable: false,
+            scrape_allow_networks: Vec::new(),
             max_url_length: 2048,
             allowed_schemes: vec!["http".into(), "https".into()],
             normalize: NormalizeOptions::default(),
@@ -425,6 +440,9 @@ impl LoadedConfig {
         }
         if config.slugs.brand_max_length > 64 {
             return Err(self.invalid("slugs.brand_max_length", "must be at most 64"));
+        }
+        if let Some(bad) = config.links.scrape_allow_networks.iter().find(|net| net.parse::<ipnet::IpNet>().is_err()) {
+            return Err(self.invalid("links.scrape_allow_networks", format!("`{bad}` is not a CIDR network")));
         }
         if config.links.allowed_schemes.is_empty() {
             return Err(self.invalid("links.allowed_schemes", "must name at least one scheme"));

@@ -7,11 +7,21 @@ use serde::Serialize;
 /// The content type of problem bodies.
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// One invalid field of a request, in a problem's `errors`.
+#[derive(Clone, Debug, Serialize, poem_openapi::Object)]
+pub struct FieldError {
+    /// The field, in the request's JSON naming (`originalUrl`, `hash`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
 /// An `application/problem+json` body.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, poem_openapi::Object)]
 pub struct Problem {
     /// A URI naming the kind of problem; `about:blank` when the status says it all.
     #[serde(rename = "type")]
+    #[oai(rename = "type")]
     pub kind: String,
     /// The status's reason phrase.
     pub title: String,
@@ -19,7 +29,12 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for a person.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[oai(skip_serializing_if_is_none)]
     pub detail: Option<String>,
+    /// Per-field validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
 }
 
 impl Problem {
@@ -30,6 +45,16 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
             detail: Some(detail.into()),
+            errors: None,
+        }
+    }
+
+    /// A validation problem naming the offending field.
+    pub fn invalid_field(status: StatusCode, field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            errors: Some(vec![FieldError { field: field.to_owned(), message: message.clone() }]),
+            ..Self::new(status, format!("`{field}`: {message}"))
         }
     }
 }

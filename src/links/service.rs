@@ -148,6 +148,11 @@ impl LinkService {
         self
     }
 
+    /// The target URL rules in force.
+    pub fn target_rules(&self) -> &TargetRules {
+        &self.targets
+    }
+
     /// The slug rules in force.
     pub fn slug_rules(&self) -> &SlugRules {
         &self.slugs
@@ -255,8 +260,22 @@ impl LinkService {
 
     /// Links newest first, optionally filtered by a search over URL, brand slug and title.
     pub async fn list(&self, search: Option<&str>, limit: u32, offset: u32) -> Result<Vec<Link>, LinkError> {
-        let query = LinkQuery { search, limit: i64::from(limit), offset: i64::from(offset) };
-        Ok(self.store.list_links(&query).await?.into_iter().map(|record| self.to_link(record)).collect())
+        let query = LinkQuery { search, limit: i64::from(limit), offset: i64::from(offset), ..LinkQuery::default() };
+        Ok(self.query(&query).await?.0)
+    }
+
+    /// Links matching `query`, with the total number that match (for paging).
+    pub async fn query(&self, query: &LinkQuery<'_>) -> Result<(Vec<Link>, i64), LinkError> {
+        let (records, total) = self.store.list_links(query).await?;
+        Ok((records.into_iter().map(|record| self.to_link(record)).collect(), total))
+    }
+
+    /// The link id an automatic slug stands for, if it is one.
+    pub fn id_of(&self, slug: &str) -> Option<i64> {
+        match self.slugs.parse(slug) {
+            SlugRef::Id(id) => Some(id),
+            _ => None,
+        }
     }
 
     /// Applies `changes` to the link at `slug`.

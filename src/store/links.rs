@@ -42,13 +42,49 @@ pub struct LinkUpdate<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// How to page and filter a listing.
-#[derive(Debug, Default)]
+/// A column links can be sorted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinkSort {
+    /// Creation order (the default, newest first).
+    #[default]
+    Id,
+    CreatedAt,
+    UpdatedAt,
+    OriginalUrl,
+    Hash,
+}
+
+impl LinkSort {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::OriginalUrl => "original_url",
+            Self::Hash => "hash",
+        }
+    }
+}
+
+/// How to page, sort and filter a listing.
+#[derive(Debug)]
 pub struct LinkQuery<'a> {
     /// Substring matched against the URL, the brand slug and the title.
     pub search: Option<&'a str>,
+    /// Only links made by this user.
+    pub creator_id: Option<&'a str>,
+    /// Only links with these ids.
+    pub ids: Option<&'a [i64]>,
+    pub sort: LinkSort,
+    pub descending: bool,
     pub limit: i64,
     pub offset: i64,
+}
+
+impl Default for LinkQuery<'_> {
+    fn default() -> Self {
+        Self { search: None, creator_id: None, ids: None, sort: LinkSort::Id, descending: true, limit: 50, offset: 0 }
+    }
 }
 
 const COLUMNS: &str =
@@ -107,9 +143,9 @@ impl Store {
         )
     }
 
-    /// Links newest first, optionally filtered by a search term.
+    /// Links in the requested order and page, filtered, with the total number that match.
     #[tracing::instrument(skip(self))]
-    pub async fn list_links(&self, query: &LinkQuery<'_>) -> Result<Vec<LinkRecord>, StoreError> {
+    pub async fn list_links(&self, query: &LinkQuery<'_>) -> Result<(Vec<LinkRecord>, i64), StoreError> {
         let title = match self.backend() {
             Backend::Sqlite => "json_extract(meta, '$.title')",
             Backend::Postgres => "meta->>'title'",
@@ -118,19 +154,39 @@ impl Store {
             Backend::Sqlite => "LIKE",
             Backend::Postgres => "ILIKE",
         };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM links
-             WHERE $1 IS NULL
-                OR original_url {like} $1 ESCAPE '\\' OR hash {like} $1 ESCAPE '\\' OR {title} {like} $1 ESCAPE '\\'
-             ORDER BY id DESC LIMIT $2 OFFSET $3"
+        // Ids are integers from the caller's parsed filter, so inlining them is safe; everything else is bound.
+        let ids = query.ids.map(|ids| {
+            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+            if list.is_empty() { " AND 1 = 0".to_owned() } else { format!(" AND id IN ({list})") }
+        });
+        let filter = format!(
+            "($1 IS NULL OR original_url {like} $1 ESCAPE '\\' OR hash {like} $1 ESCAPE '\\' OR {title} {like} $1 ESCAPE '\\')
+             AND ($2 IS NULL OR creator_id = $2){}",
+            ids.unwrap_or_default()
         );
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        let list_sql = format!(
+            "SELECT {COLUMNS} FROM links WHERE {filter} ORDER BY {} {direction}, id {direction} LIMIT $3 OFFSET $4",
+            query.sort.column()
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM links WHERE {filter}");
         let pattern = query.search.map(|term| format!("%{}%", escape_like(term)));
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(sql))
-            .bind(pattern)
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(pool)
-            .await)?)
+        let (rows, total) = on_pool!(self, pool => {
+            let rows = sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(list_sql))
+                .bind(pattern.as_deref())
+                .bind(query.creator_id)
+                .bind(query.limit)
+                .bind(query.offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+                .bind(pattern.as_deref())
+                .bind(query.creator_id)
+                .fetch_one(pool)
+                .await?;
+            (rows, total)
+        });
+        Ok((rows, total))
     }
 
     /// Writes the mutable columns of link `id`; `None` when it no longer exists.
@@ -165,7 +221,7 @@ impl Store {
 }
 
 /// Escapes `%`, `_` and `\` so a search term matches literally.
-fn escape_like(term: &str) -> String {
+pub(super) fn escape_like(term: &str) -> String {
     let mut escaped = String::with_capacity(term.len());
     for c in term.chars() {
         if matches!(c, '%' | '_' | '\\') {

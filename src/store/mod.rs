@@ -15,6 +15,8 @@ macro_rules! on_pool {
 mod links;
 mod migrate;
 mod plugin_kv;
+mod tokens;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,9 +26,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::config::{DatabaseConfig, redact_url};
 
-pub use links::{LinkQuery, LinkRecord, LinkUpdate, NewLinkRecord};
+pub use links::{LinkQuery, LinkRecord, LinkSort, LinkUpdate, NewLinkRecord};
 pub use migrate::{MigrationState, MigrationStatus};
 pub use plugin_kv::UnixMillis;
+pub use tokens::{NewTokenRecord, TokenRecord};
+pub use users::{Page, UserFilter, UserQuery, UserRecord, UserSort, UserUpdate};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]

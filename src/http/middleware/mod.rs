@@ -6,6 +6,7 @@
 mod access_log;
 mod body_limit;
 mod client_ip;
+mod guard;
 mod request_id;
 mod security_headers;
 
@@ -21,6 +22,7 @@ use crate::config::{Config, TrustProxy};
 use crate::http::problem::Problem;
 
 pub use client_ip::ClientIp;
+pub use guard::Guard;
 pub use request_id::RequestId;
 
 /// Wraps `routes` in the middleware chain configured by `config`.

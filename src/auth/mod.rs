@@ -1,0 +1,129 @@
+//! Who is asking, and what they may do: personal API tokens, OAuth2 JWT bearers, scopes and the policy matrix.
+
+mod identity;
+mod jwks;
+pub mod jwt;
+pub mod policy;
+mod scopes;
+pub mod tokens;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use poem::http::HeaderValue;
+
+use crate::config::Config;
+use crate::links::API_USER_ID;
+use crate::store::Store;
+
+pub use identity::{Caller, Credential, Identity, Role};
+pub use policy::{Action, Denied, authorize};
+pub use scopes::Scopes;
+
+/// How stale a token's `last_used_at` may get before a request refreshes it (saves a write per request).
+const LAST_USED_GRANULARITY: Duration = Duration::from_secs(60);
+
+/// Why presented credentials were refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The credentials are wrong, expired, revoked or of an unknown kind (401).
+    #[error("{0}")]
+    Invalid(String),
+    /// They could not be checked right now, e.g. the identity provider's keys are unreachable (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Turns an `Authorization` header into a [`Caller`].
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Store,
+    jwt: Option<jwt::JwtVerifier>,
+}
+
+impl Authenticator {
+    /// An authenticator looking tokens up in `store` and, when `OAUTH2_ENABLED`, verifying JWTs.
+    pub fn new(config: &Config, store: Store) -> Result<Self, jwt::JwtError> {
+        let jwt = if config.oauth2.enabled {
+            let oauth2 = &config.oauth2;
+            Some(jwt::JwtVerifier::new(jwt::JwtSettings {
+                algorithms: oauth2
+                    .jwt_algorithms
+                    .split(',')
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
+                secret: oauth2.jwt_secret.as_ref().map(|secret| secret.expose().to_owned().into()),
+                jwks_uri: oauth2.jwks_uri.as_deref().and_then(|uri| url::Url::parse(uri).ok()),
+                jwks_requests_per_minute: oauth2.jwks_requests_per_minute,
+                jwks_http_timeout: oauth2.jwks_http_timeout.get(),
+                audience: oauth2.jwt_audience.clone(),
+                issuer: oauth2.jwt_issuer.clone(),
+                default_scope: oauth2.default_scope.clone(),
+            })?)
+        } else {
+            None
+        };
+        Ok(Self { store, jwt })
+    }
+
+    /// The caller presenting `authorization` (none: anonymous).
+    pub async fn authenticate(&self, authorization: Option<&HeaderValue>) -> Caller {
+        let Some(header) = authorization else { return Caller::Anonymous };
+        match self.identify(header).await {
+            Ok(identity) => Caller::Authenticated(identity),
+            Err(error) => Caller::Refused(error),
+        }
+    }
+
+    async fn identify(&self, header: &HeaderValue) -> Result<Identity, AuthError> {
+        let text = header.to_str().map_err(|_| AuthError::Invalid("the Authorization header is not text".into()))?;
+        let token = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| AuthError::Invalid("use `Authorization: Bearer <token>`".into()))?;
+        if tokens::looks_like_token(token) {
+            return self.identify_token(token).await;
+        }
+        match &self.jwt {
+            Some(verifier) if jwt::JwtVerifier::looks_like_jwt(token) => {
+                let verified = verifier.verify(token).await.map_err(|error| match error {
+                    jwt::JwtError::JwksUnavailable(_) => AuthError::Unavailable(error.to_string()),
+                    _ => AuthError::Invalid(error.to_string()),
+                })?;
+                // As in Node Blink, a JWT client acts as the `api` superuser, restricted by its scopes.
+                Ok(Identity {
+                    user_id: API_USER_ID.to_owned(),
+                    role: Role::Superuser,
+                    scopes: Scopes::from_list(verified.scopes),
+                    via: Credential::Jwt,
+                })
+            }
+            _ => Err(AuthError::Invalid("the bearer token is not a valid Blink API token".into())),
+        }
+    }
+
+    async fn identify_token(&self, token: &str) -> Result<Identity, AuthError> {
+        let now = Utc::now();
+        let found = self
+            .store
+            .find_active_token_by_hash(&tokens::hash(token), now)
+            .await
+            .map_err(|error| AuthError::Unavailable(format!("cannot check the token: {error}")))?;
+        let (record, user) =
+            found.ok_or_else(|| AuthError::Invalid("the API token is unknown, expired or revoked".into()))?;
+        let stale =
+            record.last_used_at.is_none_or(|used| (now - used).to_std().is_ok_and(|age| age > LAST_USED_GRANULARITY));
+        if stale {
+            let store = self.store.clone();
+            // Bookkeeping off the request's path: a failed write must not fail the request.
+            tokio::spawn(async move {
+                if let Err(error) = store.touch_token(record.id, now).await {
+                    tracing::warn!(%error, token.id = record.id, "cannot record token use");
+                }
+            });
+        }
+        Ok(Identity::of(&user, Scopes::parse(&record.scopes), Credential::Token))
+    }
+}

@@ -1,0 +1,224 @@
+//! `blink tokens …`: create, list and revoke personal API tokens from a shell.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use super::links::Format;
+use crate::auth::tokens;
+use crate::config::HumanDuration;
+use crate::store::{NewTokenRecord, Store, TokenRecord};
+
+/// The name a token gets when `--name` is not given.
+const DEFAULT_NAME: &str = "cli";
+
+/// What `blink tokens create` was asked for.
+#[derive(Debug)]
+pub struct CreateToken {
+    /// The user the token acts as.
+    pub user: String,
+    /// Space-separated scopes, checked here.
+    pub scopes: String,
+    pub name: Option<String>,
+    /// How long the token lives (`"90 days"`); forever when absent.
+    pub expires: Option<String>,
+    /// Create the user (role `user`) if it does not exist.
+    pub create_user: bool,
+}
+
+/// One token as printed by `--json`; never the hash.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenOutput<'a> {
+    id: i64,
+    user_id: &'a str,
+    name: &'a str,
+    prefix: &'a str,
+    scopes: Vec<&'a str>,
+    /// `active`, `expired` or `revoked`.
+    status: &'static str,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+fn output(token: &TokenRecord, now: DateTime<Utc>) -> TokenOutput<'_> {
+    TokenOutput {
+        id: token.id,
+        user_id: &token.user_id,
+        name: &token.name,
+        prefix: &token.token_prefix,
+        scopes: token.scopes.split_whitespace().collect(),
+        status: status(token, now),
+        created_at: token.created_at,
+        last_used_at: token.last_used_at,
+        expires_at: token.expires_at,
+        revoked_at: token.revoked_at,
+    }
+}
+
+fn status(token: &TokenRecord, now: DateTime<Utc>) -> &'static str {
+    if token.revoked_at.is_some() {
+        "revoked"
+    } else if token.is_active(now) {
+        "active"
+    } else {
+        "expired"
+    }
+}
+
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn expires_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let duration = text.parse::<HumanDuration>().map_err(|error| format!("--expires: {error}"))?.get();
+    if duration.is_zero() {
+        return Err(format!("--expires `{text}` is no time at all: give how long the token should work"));
+    }
+    TimeDelta::from_std(duration)
+        .ok()
+        .and_then(|delta| now.checked_add_signed(delta))
+        .ok_or_else(|| format!("--expires `{text}` is too far in the future"))
+}
+
+/// `blink tokens create --user ID --scopes "link:* user:read" [--name N] [--expires "90 days"] [--create-user]`.
+pub async fn create(store: &Store, request: CreateToken, format: Format) -> Result<String, String> {
+    let now = Utc::now();
+    let scopes = tokens::validate_scopes(&request.scopes)?.join(" ");
+    let expires_at = request.expires.as_deref().map(|text| expires_at(text, now)).transpose()?;
+    let user = match store.find_user(&request.user).await.map_err(|error| error.to_string())? {
+        Some(user) => user,
+        None if request.create_user => {
+            store.upsert_user(&request.user, None, now).await.map_err(|error| error.to_string())?
+        }
+        None => {
+            return Err(format!(
+                "no user has the id `{}` (pass --create-user to create it with the role `user`)",
+                request.user
+            ));
+        }
+    };
+    if user.deactivated {
+        return Err(format!("user `{}` is deactivated, so a token for it would not work", user.id));
+    }
+    let token = tokens::generate();
+    let record = NewTokenRecord {
+        user_id: &user.id,
+        name: request.name.as_deref().unwrap_or(DEFAULT_NAME),
+        token_prefix: &token.prefix,
+        token_hash: &token.hash,
+        scopes: &scopes,
+        expires_at,
+        now,
+    };
+    let created = store.insert_token(&record).await.map_err(|error| error.to_string())?;
+    let warning = "copy the token now: it is not stored and will not be shown again";
+    Ok(match format {
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Created<'a> {
+                token: &'a str,
+                warning: &'a str,
+                #[serde(flatten)]
+                record: TokenOutput<'a>,
+            }
+            json(&Created { token: &token.plain, warning, record: output(&created, now) })
+        }
+        Format::Text => {
+            let expiry =
+                created.expires_at.map_or_else(|| "never expires".to_owned(), |at| format!("expires {}", time(at)));
+            format!(
+                "{}\ntoken {} ({}) for user `{}`, scopes {}, {expiry}\nwarning: {warning}",
+                token.plain, created.id, created.name, created.user_id, created.scopes
+            )
+        }
+    })
+}
+
+/// `blink tokens list [--user ID]`.
+pub async fn list(store: &Store, user: Option<String>, format: Format) -> Result<String, String> {
+    if let Some(user) = &user
+        && store.find_user(user).await.map_err(|error| error.to_string())?.is_none()
+    {
+        return Err(format!("no user has the id `{user}`"));
+    }
+    let found = store.list_tokens(user.as_deref()).await.map_err(|error| error.to_string())?;
+    let now = Utc::now();
+    Ok(match format {
+        Format::Json => json(&found.iter().map(|token| output(token, now)).collect::<Vec<_>>()),
+        Format::Text if found.is_empty() => "no tokens".to_owned(),
+        Format::Text => {
+            let header = ["ID", "PREFIX", "USER", "NAME", "SCOPES", "CREATED", "LAST USED", "EXPIRES", "STATUS"];
+            let never = || "never".to_owned();
+            let rows: Vec<[String; 9]> = found
+                .iter()
+                .map(|token| {
+                    [
+                        token.id.to_string(),
+                        token.token_prefix.clone(),
+                        token.user_id.clone(),
+                        token.name.clone(),
+                        token.scopes.clone(),
+                        time(token.created_at),
+                        token.last_used_at.map_or_else(never, time),
+                        token.expires_at.map_or_else(never, time),
+                        status(token, now).to_owned(),
+                    ]
+                })
+                .collect();
+            table(&header, &rows)
+        }
+    })
+}
+
+/// Left-aligned columns two spaces apart.
+fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    let mut lines = vec![line(header.to_vec())];
+    lines.extend(rows.iter().map(|row| line(row.iter().map(String::as_str).collect())));
+    lines.join("\n")
+}
+
+/// `blink tokens revoke ID`: revoking a revoked token again changes nothing and succeeds.
+pub async fn revoke(store: &Store, id: i64, format: Format) -> Result<String, String> {
+    let now = Utc::now();
+    let error = |error: crate::store::StoreError| error.to_string();
+    let newly = store.revoke_token(id, now).await.map_err(error)?;
+    let token = store.find_token(id).await.map_err(error)?.ok_or_else(|| format!("no token has the id {id}"))?;
+    Ok(match format {
+        Format::Json => {
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Revoked<'a> {
+                already_revoked: bool,
+                #[serde(flatten)]
+                record: TokenOutput<'a>,
+            }
+            json(&Revoked { already_revoked: !newly, record: output(&token, now) })
+        }
+        Format::Text if newly => {
+            format!("revoked token {} ({}) of user `{}`", token.id, token.token_prefix, token.user_id)
+        }
+        Format::Text => format!(
+            "token {} ({}) of user `{}` was already revoked{}",
+            token.id,
+            token.token_prefix,
+            token.user_id,
+            token.revoked_at.map(|at| format!(" on {}", time(at))).unwrap_or_default()
+        ),
+    })
+}

@@ -1,0 +1,167 @@
+//! The REST API under `/api`: Node Blink's resources, described by an OpenAPI document generated from this
+//! code (`/api/openapi.json`, interactive at `/api/docs`). Every error is problem+json.
+
+// An `ApiError` is built at most once per request and holds a problem body; boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
+mod error;
+mod links;
+mod list;
+mod scrape;
+mod text;
+mod users;
+
+use std::sync::Arc;
+
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::auth::{Caller, Identity};
+use crate::http::problem::{self, Problem};
+
+pub use error::ApiError;
+
+#[derive(Tags)]
+enum Tag {
+    /// Short links.
+    Links,
+    /// People who sign in, and the `api` superuser.
+    Users,
+}
+
+type Apis = (links::LinksApi, users::UsersApi);
+
+/// The OpenAPI service describing every operation.
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new((links::LinksApi, users::UsersApi), "Blink", env!("CARGO_PKG_VERSION"))
+        .description("The API of Blink, a self-hosted link shortener. Compatible with Node Blink's API.")
+        .server("/api")
+}
+
+/// Request bodies that refuse unknown fields; the document says so (`additionalProperties: false`), which
+/// poem-openapi leaves out.
+const CLOSED_SCHEMAS: &[&str] = &["CreateLinkBody", "UpdateLinkBody", "UpdateUserBody", "MetaBody"];
+
+/// The OpenAPI document as served: poem-openapi's, plus two facts it leaves out.
+pub fn document() -> serde_json::Value {
+    let mut spec: serde_json::Value = serde_json::from_str(&service().spec()).unwrap_or_default();
+    if let Some(schemas) = spec.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) {
+        for (name, schema) in schemas.iter_mut() {
+            let Some(schema) = schema.as_object_mut() else { continue };
+            if CLOSED_SCHEMAS.contains(&name.as_str()) {
+                schema.insert("additionalProperties".into(), serde_json::Value::Bool(false));
+            }
+            mark_optional_nullable(schema);
+        }
+    }
+    spec
+}
+
+/// Optional properties accept (and may answer) `null`, which OpenAPI 3.0 must be told with `nullable`.
+fn mark_optional_nullable(schema: &mut serde_json::Map<String, serde_json::Value>) {
+    let required: Vec<String> = schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) else { return };
+    for (name, property) in properties.iter_mut() {
+        if required.contains(name) {
+            continue;
+        }
+        if let Some(reference) = property.get("$ref").cloned() {
+            // `nullable` beside a `$ref` is ignored in 3.0; wrap the reference instead.
+            *property = serde_json::json!({ "allOf": [{ "$ref": reference }], "nullable": true });
+        } else if let Some(property) = property.as_object_mut() {
+            property.insert("nullable".into(), serde_json::Value::Bool(true));
+        }
+    }
+}
+
+/// `/api/*`, with every error turned into problem+json.
+pub fn routes() -> impl Endpoint<Output = Response> {
+    let service = service();
+    let docs = service.swagger_ui();
+    let document = document();
+    let allowed = Arc::new(allowed_methods(&document));
+    let spec = poem::endpoint::make_sync(move |_| poem::web::Json(document.clone()));
+    Route::new().at("/openapi.json", spec).nest("/docs", docs).nest("/", service).catch_all_error(as_problem).around(
+        move |endpoint, req| {
+            let allowed = allowed.clone();
+            async move {
+                let path = req.uri().path().trim_start_matches("/api").to_owned();
+                let mut response = endpoint.call(req).await?;
+                if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                    && let Some(methods) = allowed.iter().find(|(template, _)| matches_template(template, &path))
+                {
+                    // RFC 9110: a 405 lists what the resource does allow.
+                    if let Ok(value) = HeaderValue::from_str(&methods.1) {
+                        response.headers_mut().insert(poem::http::header::ALLOW, value);
+                    }
+                }
+                Ok(response)
+            }
+        },
+    )
+}
+
+/// Each documented path template with the methods it serves, e.g. `("/links/{id}", "GET, PUT, DELETE")`.
+fn allowed_methods(document: &serde_json::Value) -> Vec<(String, String)> {
+    let Some(paths) = document.get("paths").and_then(|paths| paths.as_object()) else { return Vec::new() };
+    paths
+        .iter()
+        .map(|(template, operations)| {
+            let methods =
+                operations.as_object().map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect::<Vec<_>>());
+            (template.clone(), methods.unwrap_or_default().join(", "))
+        })
+        .collect()
+}
+
+fn matches_template(template: &str, path: &str) -> bool {
+    let (mut template, mut path) = (template.split('/'), path.split('/'));
+    loop {
+        match (template.next(), path.next()) {
+            (None, None) => return true,
+            (Some(t), Some(p)) if t == p || (t.starts_with('{') && !p.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Turns errors raised outside the operations' own `ApiError` (unparsable JSON, wrong types, unknown fields,
+/// unknown routes, wrong methods, bodies over the limit) into problem+json that names the problem.
+async fn as_problem(error: poem::Error) -> Response {
+    let message = error.to_string();
+    let response = error.into_response();
+    let is_problem = response
+        .headers()
+        .get(poem::http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(problem::CONTENT_TYPE.as_bytes()));
+    if is_problem {
+        return response;
+    }
+    // A chunked body over the limit surfaces as a read error while parsing it.
+    let status =
+        if message.contains("length limit exceeded") { StatusCode::PAYLOAD_TOO_LARGE } else { response.status() };
+    let status = if status.is_success() { StatusCode::BAD_REQUEST } else { status };
+    Problem::new(status, message).into_response()
+}
+
+/// The caller's identity; anonymous or refused callers get 401.
+fn authenticated(caller: &Caller) -> Result<&Identity, ApiError> {
+    match caller {
+        Caller::Authenticated(identity) => Ok(identity),
+        Caller::Refused(error) => Err(error.clone().into()),
+        Caller::Anonymous => Err(crate::auth::Denied::Unauthenticated.into()),
+    }
+}
+
+/// Refused credentials are 401 even where anonymous callers are welcome: a wrong token is a mistake to report.
+fn authenticated_or_anonymous(caller: &Caller) -> Result<(), ApiError> {
+    match caller {
+        Caller::Refused(error) => Err(error.clone().into()),
+        _ => Ok(()),
+    }
+}

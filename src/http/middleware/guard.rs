@@ -1,0 +1,116 @@
+//! Per-route guard: resolves the caller from `Authorization` (for handlers and policies) and applies the rate
+//! limits — the short window everywhere it is installed, the long one on `/api` and `/auth` too. Redirects skip
+//! it unless `[rate_limit] redirects = true`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use poem::http::header::AUTHORIZATION;
+use poem::http::{HeaderName, HeaderValue, StatusCode};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+
+use super::ClientIp;
+use crate::http::problem::Problem;
+use crate::ratelimit::{Decision, Quota};
+use crate::state::AppState;
+
+/// The guard, with or without the long window.
+#[derive(Clone, Copy)]
+pub struct Guard {
+    long_window: bool,
+}
+
+impl Guard {
+    /// The short window only.
+    pub fn short() -> Self {
+        Self { long_window: false }
+    }
+
+    /// Short and long windows (`/api`, `/auth`).
+    pub fn long() -> Self {
+        Self { long_window: true }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for Guard {
+    type Output = GuardEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        GuardEndpoint { inner, long_window: self.long_window }
+    }
+}
+
+/// [`Guard`] applied to an endpoint.
+pub struct GuardEndpoint<E> {
+    inner: E,
+    long_window: bool,
+}
+
+impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let Some(state) = req.data::<AppState>().cloned() else {
+            return Ok(self.inner.call(req).await?.into_response());
+        };
+        let caller = state.authenticator.authenticate(req.headers().get(AUTHORIZATION)).await;
+        // Per identity when known, else per client address.
+        let key = match caller.identity() {
+            Some(identity) => format!("user:{}", identity.user_id),
+            None => format!("ip:{}", req.extensions().get::<ClientIp>().map(|ip| ip.0.to_string()).unwrap_or_default()),
+        };
+        req.extensions_mut().insert(caller);
+        let decision = self.count(&state, &key).await;
+        if let Some(decision) = decision.filter(|decision| !decision.allowed) {
+            let detail = format!("Too many requests; try again in {} s.", decision.reset_after.as_secs().max(1));
+            let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS, detail).into_response();
+            add_headers(&mut response, &decision);
+            return Ok(response);
+        }
+        let mut response = self.inner.call(req).await?.into_response();
+        if let Some(decision) = decision {
+            add_headers(&mut response, &decision);
+        }
+        Ok(response)
+    }
+}
+
+impl<E> GuardEndpoint<E> {
+    /// Counts the request in each window that applies; answers the most restrictive decision. Fails open.
+    async fn count(&self, state: &AppState, key: &str) -> Option<Decision> {
+        let limits = &state.config.rate_limit;
+        if !limits.enabled {
+            return None;
+        }
+        let limiter = state.rate_limiter().await?;
+        let mut windows = vec![("short", Quota::new(limits.short_max, limits.short_window.get()))];
+        if self.long_window {
+            windows.push(("long", Quota::new(limits.long_max, limits.long_window.get())));
+        }
+        let mut strictest: Option<Decision> = None;
+        for (bucket, quota) in windows {
+            match limiter.check(bucket, key, quota).await {
+                Ok(decision) => {
+                    let stricter = strictest.is_none_or(|current| {
+                        (!decision.allowed && current.allowed)
+                            || (decision.allowed == current.allowed && decision.remaining < current.remaining)
+                    });
+                    if stricter {
+                        strictest = Some(decision);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "rate limit check failed; letting the request through"),
+            }
+        }
+        strictest
+    }
+}
+
+fn add_headers(response: &mut Response, decision: &Decision) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let headers = response.headers_mut();
+    for (name, value) in decision.headers(now) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
+            headers.insert(name, value);
+        }
+    }
+}

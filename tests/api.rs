@@ -1,0 +1,553 @@
+//! The REST API over HTTP: resources, statuses, both kinds of authentication, the policy matrix, scopes,
+//! list parameters, problem+json errors, rate limits, scraping and the OpenAPI document.
+
+mod common;
+
+use blink::config::Config;
+use chrono::Utc;
+use common::{TestApp, TestDb, every_backend};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A user with a fresh API token.
+struct Caller {
+    token: String,
+}
+
+async fn user_with_token(app: &TestApp, id: &str, role: &str, scopes: &str) -> Caller {
+    let store = &app.state.store;
+    store.upsert_user(id, Some(id), Utc::now()).await.expect("user");
+    let update = blink::store::UserUpdate { name: Some(id), role, deactivated: false, now: Utc::now() };
+    store.update_user(id, &update).await.expect("role");
+    let token = blink::auth::tokens::generate();
+    let record = blink::store::NewTokenRecord {
+        user_id: id,
+        name: "test",
+        token_prefix: &token.prefix,
+        token_hash: &token.hash,
+        scopes,
+        expires_at: None,
+        now: Utc::now(),
+    };
+    store.insert_token(&record).await.expect("token");
+    Caller { token: token.plain }
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    caller: Option<&Caller>,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, format!("{}/api{path}", app.base));
+    if let Some(caller) = caller {
+        request = request.bearer_auth(&caller.token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.expect("request sent")
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.expect("JSON body")
+}
+
+async fn assert_problem(response: reqwest::Response, status: StatusCode, needle: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body = json_of(response).await;
+    assert_eq!(body["status"], status.as_u16());
+    let text = body.to_string();
+    assert!(text.contains(needle), "`{needle}` not in {text}");
+    body
+}
+
+async fn spawn(db: &TestDb) -> TestApp {
+    TestApp::spawn(db.config()).await
+}
+
+#[tokio::test]
+async fn creating_a_link_answers_201_then_200_for_the_same_normalized_url() {
+    for db in every_backend().await {
+        let app = spawn(&db).await;
+        let alice = user_with_token(&app, "alice", "user", "link:*").await;
+        let created =
+            call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": "http://www.example.com/a/"})))
+                .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let link = json_of(created).await;
+        assert_eq!(link["originalUrl"], "https://example.com/a");
+        assert_eq!(link["creatorId"], "alice");
+        assert_eq!(link["hash"], Value::Null);
+        assert_eq!(link["shortenedUrl"], format!("http://localhost:3000/{}", link["id"].as_str().unwrap()));
+        assert!(link.get("brandedUrl").is_none());
+        assert!(link["createdAt"].is_string() && link["meta"].is_object());
+
+        let again =
+            call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": "https://example.com/a"})))
+                .await;
+        assert_eq!(again.status(), StatusCode::OK);
+        assert_eq!(json_of(again).await["id"], link["id"]);
+
+        let branded = call(
+            &app,
+            Method::POST,
+            "/links",
+            Some(&alice),
+            Some(json!({"originalUrl": "https://example.com/b", "hash": "my-brand"})),
+        )
+        .await;
+        let branded = json_of(branded).await;
+        assert_eq!(branded["brandedUrl"], "http://localhost:3000/my-brand");
+        let redirect = app.get("/my-brand").await;
+        assert_eq!(redirect.status(), StatusCode::MOVED_PERMANENTLY);
+        app.stop().await;
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn anyone_reads_links_but_only_signed_in_callers_create() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    let link = json_of(
+        call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": "https://example.com"}))).await,
+    )
+    .await;
+    let id = link["id"].as_str().unwrap();
+
+    assert_eq!(call(&app, Method::GET, "/links", None, None).await.status(), StatusCode::OK);
+    assert_eq!(call(&app, Method::GET, &format!("/links/{id}"), None, None).await.status(), StatusCode::OK);
+    let refused = call(&app, Method::POST, "/links", None, Some(json!({"originalUrl": "https://example.org"}))).await;
+    assert!(refused.headers().contains_key("www-authenticate"));
+    assert_problem(refused, StatusCode::UNAUTHORIZED, "sign in").await;
+
+    let bogus = Caller { token: "blink_0000000000000000000000000000000000000000".into() };
+    assert_problem(call(&app, Method::GET, "/links", Some(&bogus), None).await, StatusCode::UNAUTHORIZED, "unknown")
+        .await;
+    let garbage =
+        app.client.get(format!("{}/api/links", app.base)).header("authorization", "Basic abc").send().await.unwrap();
+    assert_problem(garbage, StatusCode::UNAUTHORIZED, "Bearer").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_4xx_problem_naming_the_problem() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.server.body_limit = 256;
+    let app = TestApp::spawn(config).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    let post = |body: &'static str| {
+        app.client
+            .post(format!("{}/api/links", app.base))
+            .bearer_auth(&alice.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_problem(post("{not json").await.unwrap(), StatusCode::BAD_REQUEST, "").await;
+    assert_problem(post(r#"{"originalUrl": ["https://a.example"]}"#).await.unwrap(), StatusCode::BAD_REQUEST, "string")
+        .await;
+    assert_problem(
+        post(r#"{"originalUrl": "https://a.example", "cacheMaxAge": "soon"}"#).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "integer",
+    )
+    .await;
+    assert_problem(
+        post(r#"{"originalUrl": "https://a.example", "colour": "red"}"#).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "colour",
+    )
+    .await;
+    let body = assert_problem(
+        post(r#"{"originalUrl": "javascript:alert(1)"}"#).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "javascript",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "originalUrl");
+    // What the schema says (slug characters, status range) is a 400; what only Blink's rules know is a 422.
+    assert_problem(
+        post(r#"{"originalUrl": "https://a.example", "hash": "x y"}"#).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "pattern",
+    )
+    .await;
+    assert_problem(
+        post(r#"{"originalUrl": "https://a.example", "hash": "health"}"#).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reserved",
+    )
+    .await;
+    assert_problem(
+        post(r#"{"originalUrl": "https://a.example", "hash": false}"#).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "string",
+    )
+    .await;
+    assert_problem(
+        post(r#"{"originalUrl": "https://a.example", "redirectStatus": 303}"#).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "redirectStatus",
+    )
+    .await;
+    assert_problem(
+        post(r#"{"originalUrl": "https://a.example", "redirectStatus": 200}"#).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "minimum",
+    )
+    .await;
+    let huge = format!(r#"{{"originalUrl": "https://a.example/{}"}}"#, "x".repeat(400));
+    let response = app
+        .client
+        .post(format!("{}/api/links", app.base))
+        .bearer_auth(&alice.token)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "limit").await;
+    assert_problem(call(&app, Method::GET, "/nowhere", None, None).await, StatusCode::NOT_FOUND, "").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn lists_take_react_admin_parameters_and_answer_content_range() {
+    for db in every_backend().await {
+        let app = spawn(&db).await;
+        let alice = user_with_token(&app, "alice", "user", "link:*").await;
+        for i in 0..5 {
+            call(
+                &app,
+                Method::POST,
+                "/links",
+                Some(&alice),
+                Some(json!({"originalUrl": format!("https://example.com/{i}")})),
+            )
+            .await;
+        }
+        let page = call(&app, Method::GET, r#"/links?range=[1,2]&sort=["originalUrl","ASC"]"#, None, None).await;
+        assert_eq!(page.headers()["content-range"], "links 1-2/5");
+        let body = json_of(page).await;
+        let urls: Vec<&str> = body.as_array().unwrap().iter().map(|l| l["originalUrl"].as_str().unwrap()).collect();
+        assert_eq!(urls, ["https://example.com/1", "https://example.com/2"]);
+
+        let filtered = call(&app, Method::GET, r#"/links?filter={"creatorId":"nobody"}"#, None, None).await;
+        assert_eq!(filtered.headers()["content-range"], "links */0");
+        let searched = call(&app, Method::GET, "/links?q=example.com/3", None, None).await;
+        assert_eq!(json_of(searched).await.as_array().map(Vec::len), Some(1));
+
+        assert_problem(
+            call(&app, Method::GET, r#"/links?sort=["secret","ASC"]"#, None, None).await,
+            StatusCode::BAD_REQUEST,
+            "secret",
+        )
+        .await;
+        assert_problem(
+            call(&app, Method::GET, r#"/links?filter={"secret":1}"#, None, None).await,
+            StatusCode::BAD_REQUEST,
+            "secret",
+        )
+        .await;
+        assert_problem(
+            call(&app, Method::GET, "/links?range=oops", None, None).await,
+            StatusCode::BAD_REQUEST,
+            "range",
+        )
+        .await;
+        app.stop().await;
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn link_policies_hold_over_http() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    let alice = user_with_token(&app, "alice", "user", "*:*").await;
+    let bob = user_with_token(&app, "bob", "user", "*:*").await;
+    let root = user_with_token(&app, "root", "superuser", "*:*").await;
+    let link = json_of(
+        call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": "https://example.com/p"}))).await,
+    )
+    .await;
+    let path = format!("/links/{}", link["id"].as_str().unwrap());
+
+    let by_bob = call(&app, Method::PUT, &path, Some(&bob), Some(json!({"hash": "bobs-slug"}))).await;
+    assert_problem(by_bob, StatusCode::FORBIDDEN, "creator").await;
+    let meta = call(&app, Method::PUT, &path, Some(&bob), Some(json!({"meta": {"title": "Edited by Bob"}}))).await;
+    assert_eq!(json_of(meta).await["meta"]["title"], "Edited by Bob");
+    let own = call(&app, Method::PUT, &path, Some(&alice), Some(json!({"hash": "alices-slug"}))).await;
+    assert_eq!(json_of(own).await["hash"], "alices-slug");
+    assert_problem(
+        call(&app, Method::PUT, &path, Some(&alice), Some(json!({"hash": "another"}))).await,
+        StatusCode::FORBIDDEN,
+        "already",
+    )
+    .await;
+    assert_problem(
+        call(&app, Method::PUT, &path, Some(&alice), Some(json!({"originalUrl": "https://evil.example"}))).await,
+        StatusCode::FORBIDDEN,
+        "originalUrl",
+    )
+    .await;
+    let echoed =
+        json!({"originalUrl": "https://example.com/p", "id": link["id"], "shortenedUrl": "x", "createdAt": "y"});
+    assert_eq!(
+        call(&app, Method::PUT, &path, Some(&alice), Some(echoed)).await.status(),
+        StatusCode::OK,
+        "react-admin echoes read-only fields"
+    );
+
+    assert_problem(call(&app, Method::DELETE, &path, Some(&alice), None).await, StatusCode::FORBIDDEN, "superusers")
+        .await;
+    assert_eq!(call(&app, Method::DELETE, &path, Some(&root), None).await.status(), StatusCode::NO_CONTENT);
+    assert_problem(call(&app, Method::DELETE, &path, Some(&root), None).await, StatusCode::NOT_FOUND, "").await;
+    assert_problem(call(&app, Method::GET, &path, None, None).await, StatusCode::NOT_FOUND, "").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn scopes_restrict_tokens_including_wildcards() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    let reader = user_with_token(&app, "reader", "superuser", "link:read").await;
+    let creator = user_with_token(&app, "creator", "user", "link:*").await;
+    let any_read = user_with_token(&app, "any-read", "user", "*:read").await;
+    let created =
+        call(&app, Method::POST, "/links", Some(&reader), Some(json!({"originalUrl": "https://example.com"}))).await;
+    assert_problem(created, StatusCode::FORBIDDEN, "link:create").await;
+    assert_eq!(call(&app, Method::GET, "/links", Some(&reader), None).await.status(), StatusCode::OK);
+    assert_eq!(
+        call(&app, Method::POST, "/links", Some(&creator), Some(json!({"originalUrl": "https://example.com"})))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_problem(call(&app, Method::GET, "/users", Some(&creator), None).await, StatusCode::FORBIDDEN, "user:read")
+        .await;
+    assert_eq!(call(&app, Method::GET, "/users", Some(&any_read), None).await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn user_routes_follow_the_policy_matrix() {
+    for db in every_backend().await {
+        let app = spawn(&db).await;
+        let alice = user_with_token(&app, "alice", "user", "*:*").await;
+        let root = user_with_token(&app, "root", "superuser", "*:*").await;
+        let me = json_of(call(&app, Method::GET, "/user", Some(&alice), None).await).await;
+        assert_eq!((me["id"].as_str(), me["role"].as_str()), (Some("alice"), Some("user")));
+        assert_problem(call(&app, Method::GET, "/user", None, None).await, StatusCode::UNAUTHORIZED, "").await;
+
+        let users = call(&app, Method::GET, r#"/users?sort=["id","ASC"]"#, Some(&alice), None).await;
+        assert_eq!(users.headers()["content-range"], "users 0-2/3");
+        assert_eq!(call(&app, Method::GET, "/users/root", Some(&alice), None).await.status(), StatusCode::OK);
+        assert_eq!(call(&app, Method::GET, "/users/alice/links", Some(&alice), None).await.status(), StatusCode::OK);
+
+        let renamed = call(&app, Method::PUT, "/users/alice", Some(&alice), Some(json!({"name": "Alice A."}))).await;
+        assert_eq!(json_of(renamed).await["name"], "Alice A.");
+        assert_problem(
+            call(&app, Method::PUT, "/users/root", Some(&alice), Some(json!({"name": "Hacked"}))).await,
+            StatusCode::FORBIDDEN,
+            "own name",
+        )
+        .await;
+        assert_problem(
+            call(&app, Method::PUT, "/users/alice", Some(&alice), Some(json!({"role": "superuser"}))).await,
+            StatusCode::FORBIDDEN,
+            "superusers",
+        )
+        .await;
+        assert_problem(
+            call(&app, Method::PUT, "/users/root", Some(&root), Some(json!({"deactivated": true}))).await,
+            StatusCode::FORBIDDEN,
+            "cannot be deactivated",
+        )
+        .await;
+        let off = call(&app, Method::PUT, "/users/alice", Some(&root), Some(json!({"deactivated": true}))).await;
+        assert_eq!(json_of(off).await["deactivated"], true);
+        assert_problem(call(&app, Method::GET, "/user", Some(&alice), None).await, StatusCode::UNAUTHORIZED, "").await;
+        app.stop().await;
+        db.drop_database().await;
+    }
+}
+
+fn jwt(secret: &str, claims: Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).expect("sign")
+}
+
+#[tokio::test]
+async fn oauth2_jwts_act_as_the_api_superuser_and_audience_is_checked() {
+    let db = TestDb::sqlite();
+    let mut config: Config = db.config();
+    let secret = "a-test-secret-that-is-long-enough-for-hs256";
+    config.oauth2.enabled = true;
+    config.oauth2.jwt_algorithms = "HS256".into();
+    config.oauth2.jwt_secret = Some(secret.into());
+    config.oauth2.jwt_audience = Some("https://blink.example/api".into());
+    let app = TestApp::spawn(config).await;
+    let exp = Utc::now().timestamp() + 600;
+    let good = Caller {
+        token: jwt(
+            secret,
+            json!({"sub": "svc", "aud": "https://blink.example/api", "exp": exp, "scope": "link:create link:read"}),
+        ),
+    };
+    let created =
+        call(&app, Method::POST, "/links", Some(&good), Some(json!({"originalUrl": "https://example.com/jwt"}))).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(json_of(created).await["creatorId"], "api");
+    assert_problem(call(&app, Method::GET, "/users", Some(&good), None).await, StatusCode::FORBIDDEN, "user:read")
+        .await;
+
+    let wrong_audience = Caller { token: jwt(secret, json!({"aud": "someone-else", "exp": exp})) };
+    assert_problem(call(&app, Method::GET, "/links", Some(&wrong_audience), None).await, StatusCode::UNAUTHORIZED, "")
+        .await;
+    let expired = Caller {
+        token: jwt(secret, json!({"aud": "https://blink.example/api", "exp": Utc::now().timestamp() - 3600})),
+    };
+    assert_problem(call(&app, Method::GET, "/links", Some(&expired), None).await, StatusCode::UNAUTHORIZED, "").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_headers() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.rate_limit.short_max = 3;
+    let app = TestApp::spawn(config).await;
+    for expected_remaining in ["2", "1", "0"] {
+        let response = call(&app, Method::GET, "/links", None, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["ratelimit-limit"], "3");
+        assert_eq!(response.headers()["ratelimit-remaining"], expected_remaining);
+        assert_eq!(response.headers()["x-ratelimit-remaining"], expected_remaining);
+    }
+    let limited = call(&app, Method::GET, "/links", None, None).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(limited.headers().contains_key("x-ratelimit-reset"));
+    assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "Too many").await;
+    assert_eq!(app.get("/no-such-slug").await.status(), StatusCode::NOT_FOUND, "redirects are not limited");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    let spec = json_of(call(&app, Method::GET, "/openapi.json", None, None).await).await;
+    let paths = spec["paths"].as_object().expect("paths");
+    for (path, methods) in [
+        ("/links", &["get", "post"][..]),
+        ("/links/{id}", &["get", "put", "delete"]),
+        ("/user", &["get"]),
+        ("/users", &["get"]),
+        ("/users/{id}", &["get", "put"]),
+        ("/users/{id}/links", &["get"]),
+    ] {
+        for method in methods {
+            let operation = &paths.get(path).unwrap_or_else(|| panic!("{path} missing"))[method];
+            assert!(operation.is_object(), "{method} {path} missing");
+            assert!(operation["responses"]["401"].is_object(), "{method} {path} does not declare 401");
+        }
+    }
+    let docs = call(&app, Method::GET, "/docs", None, None).await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+    app.stop().await;
+}
+
+/// A one-route HTTP server on 127.0.0.2 answering every request with `response`.
+async fn page_server(response: String) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.expect("bind 127.0.0.2");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+fn scraping_config(db: &TestDb) -> Config {
+    let mut config = db.config();
+    config.links.scrape = true;
+    config.links.scrape_allow_networks = vec!["127.0.0.2/32".into()];
+    // The test pages speak plain HTTP; by default targets are rewritten to https.
+    config.links.normalize.force_https = false;
+    config
+}
+
+#[tokio::test]
+async fn new_links_get_the_target_pages_metadata() {
+    let db = TestDb::sqlite();
+    let html = "<html lang=\"en\"><head><title>A &amp; B</title><meta name=\"description\" content=\"About things\"></head></html>";
+    let page = page_server(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+        html.len()
+    ))
+    .await;
+    let app = TestApp::spawn(scraping_config(&db)).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    let created = call(
+        &app,
+        Method::POST,
+        "/links",
+        Some(&alice),
+        Some(json!({"originalUrl": format!("http://{page}/article")})),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let link = json_of(created).await;
+    assert_eq!(link["meta"]["title"], "A & B");
+    assert_eq!(link["meta"]["description"], "About things");
+    assert_eq!(link["meta"]["lang"], "en");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn scraping_refuses_a_redirect_to_loopback_but_still_creates_the_link() {
+    let db = TestDb::sqlite();
+    let redirect = page_server(
+        "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:9/secret\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            .into(),
+    )
+    .await;
+    let app = TestApp::spawn(scraping_config(&db)).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    let created =
+        call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": format!("http://{redirect}/go")})))
+            .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(json_of(created).await["meta"], json!({}));
+    app.stop().await;
+
+    let mut strict = scraping_config(&db);
+    strict.links.require_reachable = true;
+    let app = TestApp::spawn(strict).await;
+    let alice = user_with_token(&app, "alice2", "user", "link:*").await;
+    let refused = call(
+        &app,
+        Method::POST,
+        "/links",
+        Some(&alice),
+        Some(json!({"originalUrl": format!("http://{redirect}/other")})),
+    )
+    .await;
+    assert_problem(refused, StatusCode::NOT_FOUND, "127.0.0.1").await;
+    app.stop().await;
+}
