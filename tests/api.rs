@@ -551,3 +551,51 @@ async fn scraping_refuses_a_redirect_to_loopback_but_still_creates_the_link() {
     assert_problem(refused, StatusCode::NOT_FOUND, "127.0.0.1").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn session_requests_that_change_state_need_the_csrf_token() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    let store = &app.state.store;
+    store.upsert_user("carol", Some("Carol"), Utc::now()).await.unwrap();
+    let session = blink::auth::sessions::start(store, "carol", Utc::now(), Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    let cookie = format!("{}={}", blink::auth::sessions::COOKIE, session.cookie_value);
+    let post = |url: &str| {
+        app.client.post(format!("{}/api/links", app.base)).header("cookie", &cookie).json(&json!({"originalUrl": url}))
+    };
+
+    let me = app.client.get(format!("{}/api/user", app.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(json_of(me).await["id"], "carol", "reads need no CSRF token");
+    assert_problem(post("https://example.com/1").send().await.unwrap(), StatusCode::FORBIDDEN, "X-CSRF-Token").await;
+    let wrong = post("https://example.com/1").header("x-csrf-token", "blink_wrong").send().await.unwrap();
+    assert_problem(wrong, StatusCode::FORBIDDEN, "X-CSRF-Token").await;
+    let cross_site = post("https://example.com/1")
+        .header("origin", "https://evil.example")
+        .header("x-requested-with", "fetch")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+
+    let with_token = post("https://example.com/1").header("x-csrf-token", &session.csrf_token).send().await.unwrap();
+    assert_eq!(with_token.status(), StatusCode::CREATED);
+    let same_origin = post("https://example.com/2")
+        .header("origin", "http://localhost:3000")
+        .header("x-requested-with", "fetch")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status(), StatusCode::CREATED);
+
+    let expired = app
+        .client
+        .get(format!("{}/api/user", app.base))
+        .header("cookie", "blink_session=blink_0000000000000000000000000000000000000000")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(expired, StatusCode::UNAUTHORIZED, "sign in again").await;
+    app.stop().await;
+}

@@ -49,12 +49,14 @@ pub struct Identity {
     pub scopes: Scopes,
     /// How they authenticated.
     pub via: Credential,
+    /// For sessions: the token state-changing requests must echo in `X-CSRF-Token`.
+    pub csrf_token: Option<String>,
 }
 
 impl Identity {
     /// The identity of `user` holding `scopes` through `via`.
     pub fn of(user: &UserRecord, scopes: Scopes, via: Credential) -> Self {
-        Self { user_id: user.id.clone(), role: Role::from_column(&user.role), scopes, via }
+        Self { user_id: user.id.clone(), role: Role::from_column(&user.role), scopes, via, csrf_token: None }
     }
 
     /// Whether the caller is a superuser.

@@ -5,6 +5,7 @@ mod jwks;
 pub mod jwt;
 pub mod policy;
 mod scopes;
+pub mod sessions;
 pub mod tokens;
 
 use std::time::Duration;
@@ -67,13 +68,30 @@ impl Authenticator {
         Ok(Self { store, jwt })
     }
 
-    /// The caller presenting `authorization` (none: anonymous).
-    pub async fn authenticate(&self, authorization: Option<&HeaderValue>) -> Caller {
-        let Some(header) = authorization else { return Caller::Anonymous };
-        match self.identify(header).await {
+    /// The caller presenting `authorization`, else the session in `cookies`, else anonymous.
+    pub async fn authenticate(&self, authorization: Option<&HeaderValue>, cookies: Option<&HeaderValue>) -> Caller {
+        let result = match (authorization, cookies.and_then(|c| c.to_str().ok()).and_then(sessions::cookie_value)) {
+            (Some(header), _) => self.identify(header).await,
+            (None, Some(session)) => self.identify_session(session).await,
+            (None, None) => return Caller::Anonymous,
+        };
+        match result {
             Ok(identity) => Caller::Authenticated(identity),
             Err(error) => Caller::Refused(error),
         }
+    }
+
+    async fn identify_session(&self, cookie_value: &str) -> Result<Identity, AuthError> {
+        let found = self
+            .store
+            .find_session(&tokens::hash(cookie_value), Utc::now())
+            .await
+            .map_err(|error| AuthError::Unavailable(format!("cannot check the session: {error}")))?;
+        let session = found.ok_or_else(|| AuthError::Invalid("the session has expired; sign in again".into()))?;
+        // The UI acts with the user's full rights; policies alone restrict it.
+        let mut identity = Identity::of(&session.user, Scopes::everything(), Credential::Session);
+        identity.csrf_token = Some(session.csrf_token);
+        Ok(identity)
     }
 
     async fn identify(&self, header: &HeaderValue) -> Result<Identity, AuthError> {
@@ -98,6 +116,7 @@ impl Authenticator {
                     role: Role::Superuser,
                     scopes: Scopes::from_list(verified.scopes),
                     via: Credential::Jwt,
+                    csrf_token: None,
                 })
             }
             _ => Err(AuthError::Invalid("the bearer token is not a valid Blink API token".into())),

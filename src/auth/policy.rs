@@ -115,6 +115,7 @@ mod tests {
             role,
             scopes: Scopes::parse(scopes),
             via: Credential::Token,
+            csrf_token: None,
         })
     }
 

@@ -15,6 +15,7 @@ macro_rules! on_pool {
 mod links;
 mod migrate;
 mod plugin_kv;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -29,6 +30,7 @@ use crate::config::{DatabaseConfig, redact_url};
 pub use links::{LinkQuery, LinkRecord, LinkSort, LinkUpdate, NewLinkRecord};
 pub use migrate::{MigrationState, MigrationStatus};
 pub use plugin_kv::UnixMillis;
+pub use sessions::SessionRecord;
 pub use tokens::{NewTokenRecord, TokenRecord};
 pub use users::{Page, UserFilter, UserQuery, UserRecord, UserSort, UserUpdate};
 

@@ -4,11 +4,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use poem::http::header::AUTHORIZATION;
+use poem::http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 use poem::http::{HeaderName, HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
 use super::ClientIp;
+use crate::auth::sessions::{CSRF_HEADER, same_secret};
+use crate::auth::{Credential, Identity};
 use crate::http::problem::Problem;
 use crate::ratelimit::{Decision, Quota};
 use crate::state::AppState;
@@ -52,7 +54,14 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
         let Some(state) = req.data::<AppState>().cloned() else {
             return Ok(self.inner.call(req).await?.into_response());
         };
-        let caller = state.authenticator.authenticate(req.headers().get(AUTHORIZATION)).await;
+        let caller =
+            state.authenticator.authenticate(req.headers().get(AUTHORIZATION), req.headers().get(COOKIE)).await;
+        if let Some(identity) = caller.identity()
+            && !csrf_satisfied(identity, &req, &state.config.server.base_url)
+        {
+            let detail = "Requests that change something with a session cookie need the X-CSRF-Token header.";
+            return Ok(Problem::new(StatusCode::FORBIDDEN, detail).into_response());
+        }
         // Per identity when known, else per client address.
         let key = match caller.identity() {
             Some(identity) => format!("user:{}", identity.user_id),
@@ -103,6 +112,20 @@ impl<E> GuardEndpoint<E> {
         }
         strictest
     }
+}
+
+/// Session requests that change state must prove they come from Blink's own pages: by echoing the session's
+/// CSRF token, or by being same-origin with a header a cross-site form cannot set. Tokens and JWTs need neither.
+fn csrf_satisfied(identity: &Identity, req: &Request, base_url: &str) -> bool {
+    if identity.via != Credential::Session || req.method().is_safe() {
+        return true;
+    }
+    let header = |name| req.headers().get(name).and_then(|value: &HeaderValue| value.to_str().ok());
+    if let (Some(sent), Some(expected)) = (header(CSRF_HEADER), identity.csrf_token.as_deref()) {
+        return same_secret(sent, expected);
+    }
+    let same_origin = header(ORIGIN.as_str()).is_some_and(|origin| base_url.trim_end_matches('/') == origin);
+    same_origin && header("x-requested-with").is_some()
 }
 
 fn add_headers(response: &mut Response, decision: &Decision) {
