@@ -18,8 +18,13 @@ fn guest(name: &str) -> PathBuf {
     path
 }
 
+/// Tests run debug builds on a busy machine: a generous time limit keeps them about behaviour, not speed
+/// (the limits themselves are tested in `src/plugins/tests.rs` with hostile guests).
+const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn plugin(name: &str, file: &str, settings: &[(&str, &str)]) -> PluginConfig {
     let mut config = PluginConfig::new(name, guest(file));
+    config.timeout = Some(TEST_TIMEOUT);
     config.config = settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>();
     config
 }
@@ -162,7 +167,7 @@ fn sighup_reloads_plugins_from_the_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let write_config = |ios: &str| {
         let toml = format!(
-            "[[plugins]]\nname = \"devices\"\npath = \"{}\"\n[plugins.config]\nios = \"{ios}\"\n",
+            "[[plugins]]\nname = \"devices\"\npath = \"{}\"\ntimeout = \"5s\"\n[plugins.config]\nios = \"{ios}\"\n",
             guest("device_redirect").display()
         );
         std::fs::write(dir.path().join("blink.toml"), toml).unwrap();
