@@ -201,6 +201,15 @@ const SORTABLE: &[(&str, LinkSort)] = &[
 ];
 const FILTERABLE: &[&str] = &["id", "creatorId", "q"];
 
+/// `Some(new value)` for a field the body sets (or clears with `null`), `None` when it leaves the field alone.
+fn change<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
+    match field {
+        MaybeUndefined::Value(value) => Some(Some(value)),
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Undefined => None,
+    }
+}
+
 fn redirect_status(code: u16) -> Result<RedirectStatus, ApiError> {
     RedirectStatus::try_from(code).map_err(|error| ApiError::invalid_field("redirectStatus", error.to_string()))
 }
@@ -336,30 +345,13 @@ impl LinksApi {
             authorize(caller, Action::EditLinkMeta)?;
             changes.meta = Some(meta.into());
         }
-        let overrides =
-            |caller: &Caller| authorize(caller, Action::SetRedirectOverrides { creator: &current.creator_id });
-        match body.redirect_status {
-            MaybeUndefined::Value(code) => {
-                overrides(caller)?;
-                changes.redirect_status = Some(Some(redirect_status(code)?));
-            }
-            MaybeUndefined::Null => {
-                overrides(caller)?;
-                changes.redirect_status = Some(None);
-            }
-            MaybeUndefined::Undefined => {}
+        let status = change(body.redirect_status);
+        let max_age = change(body.cache_max_age);
+        if status.is_some() || max_age.is_some() {
+            authorize(caller, Action::SetRedirectOverrides { creator: &current.creator_id })?;
         }
-        match body.cache_max_age {
-            MaybeUndefined::Value(seconds) => {
-                overrides(caller)?;
-                changes.cache_max_age = Some(Some(seconds));
-            }
-            MaybeUndefined::Null => {
-                overrides(caller)?;
-                changes.cache_max_age = Some(None);
-            }
-            MaybeUndefined::Undefined => {}
-        }
+        changes.redirect_status = status.map(|code| code.map(redirect_status).transpose()).transpose()?;
+        changes.cache_max_age = max_age;
         let updated = state.links.update(&id.0, changes).await?;
         Ok(LinkResponse::Ok(Json(LinkBody::of(state, updated))))
     }
