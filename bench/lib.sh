@@ -28,7 +28,8 @@ PY
 # start_blink DATABASE_URL PORT [extra env...]: runs the release binary from $WORK (where a blink.toml may be).
 start_blink() {
   local url="$1" port="$2"; shift 2
-  (cd "$WORK" && env DATABASE_URL="$url" PORT="$port" BASE_URL="http://bench.blink.example" LOG_LEVEL=info "$@" "$BLINK" >"$WORK/blink-$port.log" 2>&1) &
+  # exec: the recorded PID is blink's own, so stopping it delivers SIGTERM to the server, not to a subshell.
+  (cd "$WORK" && exec env DATABASE_URL="$url" PORT="$port" BASE_URL="http://bench.blink.example" LOG_LEVEL=info "$@" "$BLINK" >"$WORK/blink-$port.log" 2>&1) &
   PIDS+=($!)
   wait_ready "$port"
 }

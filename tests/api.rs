@@ -599,3 +599,39 @@ async fn session_requests_that_change_state_need_the_csrf_token() {
     assert_problem(expired, StatusCode::UNAUTHORIZED, "sign in again").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_taken_custom_slug_is_a_409_naming_the_field() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    let first = call(
+        &app,
+        Method::POST,
+        "/links",
+        Some(&alice),
+        Some(json!({"originalUrl": "https://a.example", "hash": "launch"})),
+    )
+    .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let second = call(
+        &app,
+        Method::POST,
+        "/links",
+        Some(&alice),
+        Some(json!({"originalUrl": "https://b.example", "hash": "launch"})),
+    )
+    .await;
+    let body = assert_problem(second, StatusCode::CONFLICT, "launch").await;
+    assert_eq!(body["errors"][0]["field"], "hash");
+    let not_json = app
+        .client
+        .post(format!("{}/api/links", app.base))
+        .bearer_auth(&alice.token)
+        .body("originalUrl=x")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type").await;
+    app.stop().await;
+}

@@ -81,9 +81,19 @@ async fn with_plugins(
     }
 }
 
+/// The host of a `Referer`, without a full URL parse on the redirect path: after `scheme://`, up to the first
+/// `/`, `?` or `#`, without credentials or port.
 fn referrer_host(referrer: &str) -> Option<String> {
-    url::Url::parse(referrer).ok()?.host_str().map(str::to_owned)
+    let rest = referrer.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']')?.0,
+        None => host.split(':').next()?,
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
+
 
 /// `Cache-Control` for unknown slugs, from `cache.not_found_max_age`.
 pub fn not_found_cache_control(max_age_secs: u64) -> HeaderValue {
@@ -92,3 +102,18 @@ pub fn not_found_cache_control(max_age_secs: u64) -> HeaderValue {
 
 /// Status for `GET /` when `HOMEPAGE` is set: a temporary redirect, so changing it takes effect.
 pub const HOME_STATUS: StatusCode = StatusCode::FOUND;
+
+#[cfg(test)]
+mod tests {
+    use super::referrer_host;
+
+    #[test]
+    fn referrer_hosts_are_extracted_without_credentials_or_ports() {
+        assert_eq!(referrer_host("https://News.Example/item?id=1").as_deref(), Some("news.example"));
+        assert_eq!(referrer_host("http://user:pw@host.example:8080/x").as_deref(), Some("host.example"));
+        assert_eq!(referrer_host("https://[2001:db8::1]:443/").as_deref(), Some("2001:db8::1"));
+        assert_eq!(referrer_host("android-app://com.example.app").as_deref(), Some("com.example.app"));
+        assert_eq!(referrer_host("not a url"), None);
+        assert_eq!(referrer_host("https:///path"), None);
+    }
+}
