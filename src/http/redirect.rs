@@ -94,7 +94,6 @@ fn referrer_host(referrer: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
-
 /// `Cache-Control` for unknown slugs, from `cache.not_found_max_age`.
 pub fn not_found_cache_control(max_age_secs: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("public, max-age={max_age_secs}")).unwrap_or(HeaderValue::from_static("no-cache"))
