@@ -87,6 +87,7 @@ impl ClickQueue {
         }
     }
 
+    /// Counters of the queue since it started.
     pub fn stats(&self) -> QueueStats {
         let c = &self.counters;
         QueueStats {

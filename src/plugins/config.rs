@@ -25,6 +25,7 @@ pub enum Hook {
 }
 
 impl Hook {
+    /// Every hook, in the order plugins are reported.
     pub const ALL: [Hook; 4] = [Hook::SlugRules, Hook::LinkPolicy, Hook::RedirectRules, Hook::Analytics];
 
     /// The WIT interface name (`slug-rules`, ...).
@@ -37,6 +38,7 @@ impl Hook {
         }
     }
 
+    /// The hook exported as interface `name`, if it is one.
     pub fn from_interface(name: &str) -> Option<Hook> {
         Hook::ALL.into_iter().find(|h| h.interface() == name)
     }

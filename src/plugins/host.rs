@@ -84,6 +84,7 @@ impl PluginHost {
         self.inner.plugins.iter().any(|p| p.hooks.contains(&hook))
     }
 
+    /// What is loaded: each plugin's name, hooks, failure policy and component report.
     pub fn plugins(&self) -> Vec<PluginInfo> {
         self.inner
             .plugins

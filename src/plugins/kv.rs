@@ -51,6 +51,7 @@ impl Default for MemoryKv {
 }
 
 impl MemoryKv {
+    /// A store holding at most `max_entries` keys per namespace.
     pub fn new(max_entries: usize) -> Self {
         Self { max_entries, entries: Mutex::new(HashMap::new()) }
     }

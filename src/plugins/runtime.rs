@@ -78,6 +78,7 @@ pub(crate) struct RuntimeInner {
 }
 
 impl PluginRuntime {
+    /// Creates the engine, the linker and the epoch ticker.
     pub fn new(options: RuntimeOptions) -> Result<Self, PluginError> {
         const KEEP_RESIDENT: usize = 64 * 1024;
         let engine_error = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
@@ -113,6 +114,7 @@ impl PluginRuntime {
         Ok(Self { inner: Arc::new(RuntimeInner { engine, linker, options, compiled: Mutex::new(HashMap::new()) }) })
     }
 
+    /// The options the runtime was created with.
     pub fn options(&self) -> &RuntimeOptions {
         &self.inner.options
     }
