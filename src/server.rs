@@ -167,30 +167,33 @@ where
     });
 }
 
-/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called, not when
+/// the future is first polled, so a signal arriving as the server starts is never fatal. Call it inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => tokio::select! {
+                    _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+                    _ = interrupt.recv() => tracing::info!(signal = "SIGINT", "shutting down"),
+                },
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM/SIGINT; stop blink with SIGKILL");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!(signal = "Ctrl-C", "shutting down");
+        } else {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!(signal = "SIGINT", "shutting down"),
-        () = terminate => tracing::info!(signal = "SIGTERM", "shutting down"),
     }
 }
