@@ -204,3 +204,35 @@ fn sighup_reloads_plugins_from_the_configuration() {
     server.terminate();
     assert!(server.wait().success());
 }
+
+#[tokio::test]
+async fn click_tally_counts_in_redis_when_redis_is_configured() {
+    let db = TestDb::sqlite();
+    let redis_url = common::redis_url();
+    let Ok(client) = redis::Client::open(redis_url.as_str()) else { panic!("bad BLINK_TEST_REDIS_URL") };
+    let mut conn = match client.get_multiplexed_async_connection().await {
+        Ok(conn) => conn,
+        Err(error) if !common::in_ci() => return eprintln!("SKIPPED: Redis at {redis_url} is not reachable ({error})"),
+        Err(error) => panic!("Redis at {redis_url} is not reachable under CI=true: {error}"),
+    };
+    // A namespace of its own, so concurrent runs never share counters.
+    let name = format!("tally-{}", uuid::Uuid::new_v4().simple());
+    let mut config = db.config();
+    config.redis.url = Some(redis_url.as_str().into());
+    config.plugins = vec![plugin(&name, "click_tally", &[])];
+    let app = TestApp::spawn(config).await;
+    let (link, _) = app.state.links.create(new_link("https://example.com/hot", None)).await.unwrap();
+    for _ in 0..4 {
+        assert_eq!(app.get(&format!("/{}", link.slug)).await.status(), 301);
+    }
+    app.stop().await;
+    let key = format!("blink:plugin:{name}:clicks:{}", link.slug);
+    let clicks: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+    assert_eq!(clicks.as_deref(), Some("4"));
+    let direct: Option<String> = redis::cmd("GET")
+        .arg(format!("blink:plugin:{name}:referrer:{}:direct", link.slug))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(direct.as_deref(), Some("4"));
+}

@@ -99,6 +99,9 @@ fn check_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Most keys one `incr-many` call may touch.
+const MAX_BATCH: usize = 4096;
+
 fn ttl(ms: Option<u64>) -> Option<Duration> {
     ms.map(Duration::from_millis)
 }
@@ -123,6 +126,17 @@ impl kv::Host for HostState {
         check_key(&key)?;
         let p = &self.plugin;
         p.kv.incr(&p.name, &key, delta, ttl(ttl_ms)).await.map_err(|e| e.0)
+    }
+
+    async fn incr_many(&mut self, deltas: Vec<(String, i64)>, ttl_ms: Option<u64>) -> Result<Vec<i64>, String> {
+        for (key, _) in &deltas {
+            check_key(key)?;
+        }
+        if deltas.len() > MAX_BATCH {
+            return Err(format!("incr-many takes at most {MAX_BATCH} keys per call"));
+        }
+        let p = &self.plugin;
+        p.kv.incr_many(&p.name, &deltas, ttl(ttl_ms)).await.map_err(|e| e.0)
     }
 
     async fn delete(&mut self, key: String) -> Result<(), String> {

@@ -24,6 +24,19 @@ pub trait PluginKv: Send + Sync + 'static {
     /// returns the new value; `ttl` is set when the key is created.
     async fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError>;
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError>;
+    /// `incr` for each `(key, delta)`, in order; backends that can should do it in one round trip.
+    async fn incr_many(
+        &self,
+        namespace: &str,
+        deltas: &[(String, i64)],
+        ttl: Option<Duration>,
+    ) -> Result<Vec<i64>, KvError> {
+        let mut values = Vec::with_capacity(deltas.len());
+        for (key, delta) in deltas {
+            values.push(self.incr(namespace, key, *delta, ttl).await?);
+        }
+        Ok(values)
+    }
 }
 
 /// An in-process [`PluginKv`]: for tests and single-node setups without

@@ -86,6 +86,28 @@ impl PluginKv for RedisKv {
         Ok(value)
     }
 
+    async fn incr_many(
+        &self,
+        namespace: &str,
+        deltas: &[(String, i64)],
+        ttl: Option<Duration>,
+    ) -> Result<Vec<i64>, KvError> {
+        if deltas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.0.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (key, delta) in deltas {
+            let full = Self::key(namespace, key);
+            pipe.cmd("INCRBY").arg(&full).arg(*delta);
+            if let Some(ttl) = ttl {
+                pipe.cmd("PEXPIRE").arg(&full).arg(millis(ttl)).arg("NX").ignore();
+            }
+        }
+        pipe.query_async(&mut conn).await.map_err(kv_error)
+    }
+
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError> {
         let mut conn = self.0.clone();
         redis::cmd("DEL").arg(Self::key(namespace, key)).query_async::<()>(&mut conn).await.map_err(kv_error)

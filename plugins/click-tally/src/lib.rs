@@ -25,16 +25,17 @@ impl Guest for ClickTally {
             let host = event.referrer_host.as_deref().unwrap_or("direct");
             *per_referrer.entry((&event.link_id, host)).or_insert(0) += 1;
         }
+        // Two round trips per batch, however many links it touches.
+        let clicks: Vec<(String, i64)> =
+            per_link.iter().map(|(link, (count, _))| (format!("clicks:{link}"), *count)).collect();
+        let referrers: Vec<(String, i64)> =
+            per_referrer.iter().map(|((link, host), count)| (format!("referrer:{link}:{host}"), *count)).collect();
         let mut failures = 0;
-        for (link, (count, _)) in &per_link {
-            if kv::incr(&format!("clicks:{link}"), *count, None).is_err() {
-                failures += 1;
-            }
+        if kv::incr_many(&clicks, None).is_err() {
+            failures += clicks.len();
         }
-        for ((link, host), count) in &per_referrer {
-            if kv::incr(&format!("referrer:{link}:{host}"), *count, ttl_ms).is_err() {
-                failures += 1;
-            }
+        if kv::incr_many(&referrers, ttl_ms).is_err() {
+            failures += referrers.len();
         }
         let top = per_link
             .values()

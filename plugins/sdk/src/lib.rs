@@ -126,6 +126,10 @@ pub mod kv {
     pub fn incr(key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, String> {
         raw::incr(key, delta, ttl_ms)
     }
+    /// Adds each delta to its key in one round trip; returns the new values in order.
+    pub fn incr_many(deltas: &[(String, i64)], ttl_ms: Option<u64>) -> Result<Vec<i64>, String> {
+        raw::incr_many(deltas, ttl_ms)
+    }
     pub fn delete(key: &str) -> Result<(), String> {
         raw::delete(key)
     }
