@@ -236,3 +236,30 @@ async fn click_tally_counts_in_redis_when_redis_is_configured() {
         .unwrap();
     assert_eq!(direct.as_deref(), Some("4"));
 }
+
+#[tokio::test]
+async fn the_redis_key_value_store_counts_expires_and_forgets() {
+    use blink::plugins::{PluginKv, RedisKv};
+    let redis_url = common::redis_url();
+    let client = redis::Client::open(redis_url.as_str()).expect("BLINK_TEST_REDIS_URL is a Redis URL");
+    let manager = match client.get_connection_manager().await {
+        Ok(manager) => manager,
+        Err(error) if !common::in_ci() => return eprintln!("SKIPPED: Redis at {redis_url} is not reachable ({error})"),
+        Err(error) => panic!("Redis at {redis_url} is not reachable under CI=true: {error}"),
+    };
+    let kv = RedisKv(manager);
+    let ns = format!("kv-test-{}", uuid::Uuid::new_v4().simple());
+    assert_eq!(kv.incr(&ns, "n", 2, None).await.unwrap(), 2);
+    assert_eq!(kv.incr(&ns, "n", 3, None).await.unwrap(), 5);
+    let many =
+        kv.incr_many(&ns, &[("n".into(), 1), ("m".into(), 7)], Some(std::time::Duration::from_secs(60))).await.unwrap();
+    assert_eq!(many, [6, 7]);
+    kv.set(&ns, "s", "hello", None).await.unwrap();
+    assert_eq!(kv.get(&ns, "s").await.unwrap().as_deref(), Some("hello"));
+    assert_eq!(kv.get("another-plugin", "s").await.unwrap(), None, "namespaces are apart");
+    kv.delete(&ns, "s").await.unwrap();
+    assert_eq!(kv.get(&ns, "s").await.unwrap(), None);
+    for key in ["n", "m"] {
+        kv.delete(&ns, key).await.unwrap();
+    }
+}

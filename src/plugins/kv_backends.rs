@@ -74,16 +74,8 @@ impl PluginKv for RedisKv {
     }
 
     async fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
-        let mut conn = self.0.clone();
-        let full = Self::key(namespace, key);
-        let mut pipe = redis::pipe();
-        pipe.atomic().cmd("INCRBY").arg(&full).arg(delta);
-        if let Some(ttl) = ttl {
-            // NX: the expiry is set when the counter is created, not pushed back by every increment.
-            pipe.cmd("PEXPIRE").arg(&full).arg(millis(ttl)).arg("NX").ignore();
-        }
-        let (value,): (i64,) = pipe.query_async(&mut conn).await.map_err(kv_error)?;
-        Ok(value)
+        let values = self.incr_many(namespace, &[(key.to_owned(), delta)], ttl).await?;
+        values.first().copied().ok_or_else(|| KvError("Redis answered no value".into()))
     }
 
     async fn incr_many(
@@ -101,6 +93,7 @@ impl PluginKv for RedisKv {
         for (key, delta) in deltas {
             let full = Self::key(namespace, key);
             pipe.cmd("INCRBY").arg(&full).arg(*delta);
+            // NX: the expiry is set when the counter is created, not pushed back by every increment.
             if let Some(ttl) = ttl {
                 pipe.cmd("PEXPIRE").arg(&full).arg(millis(ttl)).arg("NX").ignore();
             }

@@ -91,9 +91,12 @@ fn guest(file: &str) -> PathBuf {
     path
 }
 
+/// A built guest with a generous time limit: these tests are about behaviour, and debug builds on a busy CI
+/// machine can miss the 10 ms production default (deadlines are tested with the WAT guests above).
 fn guest_plugin(name: &str, file: &str, config: &[(&str, &str)]) -> PluginConfig {
     PluginConfig {
         config: config.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        timeout: Some(Duration::from_secs(5)),
         ..PluginConfig::new(name, guest(file))
     }
 }
