@@ -8,15 +8,12 @@ use poem::listener::TcpAcceptor;
 use tokio::net::TcpListener;
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use redis::aio::ConnectionManagerConfig;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins, StoreKv};
 use crate::scrape::{ScrapeOptions, Scraper};
-use crate::state::AppState;
+use crate::state::{AppState, connect_redis};
 use crate::store::{Store, StoreError};
 
 /// Why the server could not start.
@@ -84,13 +81,7 @@ async fn start_plugins(
         return Ok(None);
     }
     let kv: Arc<dyn PluginKv> = match redis {
-        Some(client) => {
-            // Bounded waits: a stalled Redis must fail a plugin's KV call, not hang it past its deadline.
-            let options = ConnectionManagerConfig::new()
-                .set_connection_timeout(Duration::from_secs(2))
-                .set_response_timeout(Duration::from_secs(1));
-            Arc::new(RedisKv(client.get_connection_manager_with_config(options).await?))
-        }
+        Some(client) => Arc::new(RedisKv(connect_redis(client).await?)),
         None => Arc::new(StoreKv(store.clone())),
     };
     let plugins = Arc::new(ServerPlugins::start(&config.plugins, &config.plugin_runtime, &config.analytics, kv)?);

@@ -83,12 +83,7 @@ impl Shared {
         let init = async {
             match &self.redis {
                 None => Ok(RateLimiter::in_memory(100_000)),
-                Some(client) => {
-                    let options = redis::aio::ConnectionManagerConfig::new()
-                        .set_connection_timeout(std::time::Duration::from_secs(2))
-                        .set_response_timeout(std::time::Duration::from_secs(1));
-                    client.get_connection_manager_with_config(options).await.map(RateLimiter::redis)
-                }
+                Some(client) => connect_redis(client).await.map(RateLimiter::redis),
             }
         };
         match self.rate_limiter.get_or_try_init(|| init).await {
@@ -99,6 +94,14 @@ impl Shared {
             }
         }
     }
+}
+
+/// A shared Redis connection with bounded waits: a stalled Redis must fail a call, not hang the request on it.
+pub async fn connect_redis(client: &redis::Client) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    let options = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(std::time::Duration::from_secs(2))
+        .set_response_timeout(std::time::Duration::from_secs(1));
+    client.get_connection_manager_with_config(options).await
 }
 
 impl std::ops::Deref for AppState {

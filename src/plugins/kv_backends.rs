@@ -1,7 +1,7 @@
 //! Where plugins' key-value entries live in a running server: Redis when `REDIS_URL` is set (shared by every
 //! instance), else the database's `plugin_kv` table.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
@@ -10,7 +10,7 @@ use super::kv::PluginKv;
 use crate::store::{Store, UnixMillis};
 
 fn now_ms() -> UnixMillis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    i64::try_from(super::now_ms()).unwrap_or(i64::MAX)
 }
 
 fn expiry(ttl: Option<Duration>) -> Option<UnixMillis> {
