@@ -1,8 +1,18 @@
 # Shared by the benchmark scripts: building, seeding links, starting servers and running wrk.
-# Expects DURATION, CONNECTIONS, THREADS, LINKS and WORK to be set by the caller.
+# Expects DURATION, CONNECTIONS, LINKS and WORK to be set by the caller.
 
 BLINK="$PWD/target/release/blink"
 PIDS=()
+# PIN=1 (the default): servers run on CPU 0 and one wrk thread on CPU 1, so the load generator neither steals
+# the server's core nor adds its own scheduling to the latencies. PIN=0: everything shares both cores.
+# ROUNDS: how often each measured run is repeated, interleaved with the others; the report shows medians, which
+# keeps a noisy neighbour on a shared host from deciding a ratio.
+ROUNDS="${ROUNDS:-5}"
+if [ "${PIN:-1}" = 1 ]; then
+  ON_SERVER_CPU=(taskset -c 0); ON_WRK_CPU=(taskset -c 1); THREADS=1
+else
+  ON_SERVER_CPU=(); ON_WRK_CPU=(); THREADS=2
+fi
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
 
 ensure_wrk() {
@@ -29,36 +39,50 @@ PY
 start_blink() {
   local url="$1" port="$2"; shift 2
   # exec: the recorded PID is blink's own, so stopping it delivers SIGTERM to the server, not to a subshell.
-  (cd "$WORK" && exec env DATABASE_URL="$url" PORT="$port" BASE_URL="http://bench.blink.example" LOG_LEVEL=info "$@" "$BLINK" >"$WORK/blink-$port.log" 2>&1) &
+  (cd "$WORK" && exec env DATABASE_URL="$url" PORT="$port" BASE_URL="http://bench.blink.example" LOG_LEVEL=info "$@" "${ON_SERVER_CPU[@]}" "$BLINK" >"$WORK/blink-$port.log" 2>&1) &
   PIDS+=($!)
   wait_ready "$port"
 }
 
 stop_last() { local pid="${PIDS[-1]}"; kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; unset 'PIDS[-1]'; }
 
-warm() { SLUGS_FILE="$WORK/slugs.txt" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/slugs.lua "http://127.0.0.1:$1" >/dev/null; }
+warm() { SLUGS_FILE="$WORK/slugs.txt" "${ON_WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/slugs.lua "http://127.0.0.1:$1" >/dev/null; }
 
 # run_wrk NAME PORT: one measured run; prints and records "NAME BENCH rps=... p50_us=... p99_us=...".
 run_wrk() {
   local line
-  line=$(SLUGS_FILE="$WORK/slugs.txt" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/slugs.lua "http://127.0.0.1:$2" | grep '^BENCH')
+  line=$(SLUGS_FILE="$WORK/slugs.txt" "${ON_WRK_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/slugs.lua "http://127.0.0.1:$2" | grep '^BENCH')
   echo "$1 $line" | tee -a "$WORK/results"
 }
 
-# report BASELINE: a table of every run with its ratio to the BASELINE run.
+# run_rounds NAME=PORT...: ROUNDS rounds, each measuring every NAME once, in turn.
+run_rounds() {
+  local round target
+  for round in $(seq 1 "$ROUNDS"); do
+    for target in "$@"; do run_wrk "${target%%=*}" "${target#*=}"; done
+  done
+}
+
+# report BASELINE: every run's medians over its rounds, with the ratio of its median req/s to BASELINE's.
 report() {
-  python3 - "$WORK/results" "$1" "$(nproc)" "$DURATION" "$CONNECTIONS" <<'PY'
-import sys
-rows = {}
-for line in open(sys.argv[1]):
+  python3 - "$WORK/results" "$1" "$(nproc)" "$DURATION" "$CONNECTIONS" "$THREADS" "${ON_SERVER_CPU[*]:-}" <<'PY'
+import statistics, sys
+results, baseline, cores, duration, connections, threads, pinned = sys.argv[1:]
+runs = {}
+for line in open(results):
     name, _, *fields = line.split()
-    rows[name] = dict(f.split("=") for f in fields)
-base = float(rows[sys.argv[2]]["rps"])
-print(f"{sys.argv[3]} cores, wrk -t2 -c{sys.argv[5]} -d{sys.argv[4]}s, random slugs; ratio against {sys.argv[2]}")
-print(f"{'run':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}")
-for name, r in rows.items():
-    rps = float(r["rps"])
-    bad = f"  ({r['non_3xx']} non-3xx!)" if r["non_3xx"] != "0" else ""
-    print(f"{name:34} {rps:9.0f} {int(r['p50_us'])/1000:8.3f} {int(r['p99_us'])/1000:8.3f} {rps/base:7.2f}{bad}")
+    runs.setdefault(name, []).append(dict(f.split("=") for f in fields))
+median = lambda name, key: statistics.median(float(r[key]) for r in runs[name])
+base = median(baseline, "rps")
+where = "server on CPU 0, wrk on CPU 1" if pinned else "server and wrk sharing all cores"
+print(f"{cores} cores ({where}), wrk -t{threads} -c{connections} -d{duration}s, random slugs;"
+      f" medians over rounds; ratio against {baseline}")
+print(f"{'run':34} {'rounds':>6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}")
+for name, rounds in runs.items():
+    rps = median(name, "rps")
+    bad = sum(int(r["non_3xx"]) for r in rounds)
+    note = f"  ({bad} non-3xx!)" if bad else ""
+    print(f"{name:34} {len(rounds):6} {rps:9.0f} {median(name, 'p50_us')/1000:8.3f} {median(name, 'p99_us')/1000:8.3f}"
+          f" {rps/base:7.2f}{note}")
 PY
 }

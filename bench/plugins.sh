@@ -4,7 +4,7 @@
 # as a deployment with analytics would run). Usage: bench/plugins.sh [seconds].
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION="${1:-15}" CONNECTIONS=64 THREADS=2 LINKS=10000
+DURATION="${1:-10}" CONNECTIONS=64 LINKS=10000
 WORK="$(mktemp -d)"
 source bench/lib.sh
 trap cleanup EXIT
@@ -21,17 +21,14 @@ echo
 url="sqlite://$WORK/bench.db"
 seed_links "$url"
 start_blink "$url" 3111
-warm 3111
-run_wrk "redirects-no-plugins" 3111
-stop_last
 cat > "$WORK/blink.toml" <<TOML
 [[plugins]]
 name = "click-tally"
 path = "$PWD/plugins/target/wasm32-wasip2/release/click_tally.wasm"
 TOML
 start_blink "$url" 3112
-warm 3112
-run_wrk "redirects-click-tally" 3112
+warm 3111; warm 3112
+run_rounds redirects-no-plugins=3111 redirects-click-tally=3112
 stop_last
 grep -h 'click queue stats' "$WORK"/blink-3112.log | tail -n 1 || echo "(no click queue statistics logged)"
 echo

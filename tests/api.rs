@@ -440,6 +440,22 @@ async fn rate_limits_answer_429_with_headers() {
 }
 
 #[tokio::test]
+async fn redirects_are_rate_limited_when_configured() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.rate_limit.short_max = 2;
+    config.rate_limit.redirects = true;
+    let app = TestApp::spawn(config).await;
+    for expected_remaining in ["1", "0"] {
+        let response = app.get("/no-such-slug").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()["ratelimit-remaining"], expected_remaining);
+    }
+    assert_eq!(app.get("/no-such-slug").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_openapi_document_describes_every_route() {
     let db = TestDb::sqlite();
     let app = spawn(&db).await;

@@ -172,6 +172,22 @@ async fn head_answers_like_get_without_a_body() {
 }
 
 #[tokio::test]
+async fn only_get_and_head_redirect_and_only_a_single_path_segment_is_a_slug() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    shorten(&app, "https://example.com/only", Some("only-get")).await;
+    let post = app.client.post(format!("{}/only-get", app.base)).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+    assert_eq!(post.headers()["content-type"], "application/problem+json");
+    assert_eq!(app.get("/only-get/").await.status(), 404, "a trailing slash is another path");
+    assert_eq!(app.get("/only-get/more").await.status(), 404);
+    assert_eq!(app.get("/healthz").await.status(), 200, "Blink's own routes come before slugs");
+    assert_eq!(app.get("/only-get").await.status(), 301);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn updates_and_deletes_take_effect_at_once_despite_the_cache() {
     for db in every_backend().await {
         let app = spawn(&db).await;

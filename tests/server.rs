@@ -4,7 +4,9 @@ mod common;
 
 use std::time::Duration;
 
+use blink::state::AppState;
 use common::{TestApp, TestDb, client};
+use poem::web::Data;
 use poem::{EndpointExt, Route, get, handler};
 use serde_json::Value;
 
@@ -117,9 +119,9 @@ fn fine() -> &'static str {
 
 #[tokio::test]
 async fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
-    let config = blink::config::Config::default();
+    let state = blink::server::prepare(TestDb::sqlite().config()).await.expect("server prepares");
     let routes = Route::new().at("/explode", get(explode)).at("/fine", get(fine));
-    let app = blink::http::middleware::wrap(routes, &config).boxed();
+    let app = blink::http::middleware::wrap(routes, state).boxed();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
@@ -142,13 +144,15 @@ async fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
 async fn client_ip_comes_from_forwarded_for_only_via_trusted_proxies() {
     use blink::http::middleware::ClientIp;
     #[handler]
-    fn whoami(req: &poem::Request) -> String {
-        req.extensions().get::<ClientIp>().map(|ip| ip.0.to_string()).unwrap_or_default()
+    fn whoami(req: &poem::Request, Data(state): Data<&AppState>) -> String {
+        ClientIp::resolve(req, &state.config.server.trust_proxy).0.to_string()
     }
-    let mut config = blink::config::Config::default();
+    let db = TestDb::sqlite();
     for (trust, expected) in [("loopback", "203.0.113.7"), ("false", "127.0.0.1")] {
+        let mut config = db.config();
         config.server.trust_proxy = trust.parse().unwrap();
-        let app = blink::http::middleware::wrap(Route::new().at("/whoami", get(whoami)), &config);
+        let state = blink::server::prepare(config).await.expect("server prepares");
+        let app = blink::http::middleware::wrap(Route::new().at("/whoami", get(whoami)), state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();

@@ -8,7 +8,9 @@ mod pages;
 pub mod problem;
 mod redirect;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route, get};
+use futures_util::TryFutureExt as _;
+use futures_util::future::Either;
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, get};
 
 use crate::state::AppState;
 use middleware::Guard;
@@ -70,7 +72,7 @@ impl Routes {
     }
 }
 
-/// Every route except the slug catch-all.
+/// Every route except `/` and short links.
 fn routes() -> Routes {
     Routes::new()
         .probe("/health", health::health)
@@ -88,14 +90,37 @@ pub fn reserved_paths() -> Vec<&'static str> {
     reserved
 }
 
-/// The whole HTTP application for `state`, with the middleware chain every route runs through.
+/// The whole HTTP application for `state`: short links first, then Blink's own routes, all inside the request
+/// frame (request id, access log, security headers, …).
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
-    let config = state.config.clone();
-    let route = routes().route.at("/", get(pages::home).head(pages::home));
-    let route = if config.rate_limit.redirects {
-        route.at("/:slug", get(redirect::redirect).head(redirect::redirect).with(Guard::short()))
-    } else {
-        route.at("/:slug", get(redirect::redirect).head(redirect::redirect))
+    let Routes { route, segments } = routes();
+    let front = ShortLinksFirst {
+        own_segments: segments,
+        redirect: redirect::redirect.with(Guard::short().when(state.config.rate_limit.redirects)),
+        routes: route.at("/", get(pages::home).head(pages::home)),
     };
-    middleware::wrap(route, &config).data(state).map_to_response()
+    middleware::wrap(front, state)
+}
+
+/// Sends a request for a short link (one path segment that no route of Blink's own claims) straight to the
+/// redirect and everything else through the router, so the busiest path skips route matching and the per-route
+/// layers. The slug rules keep brand slugs off [`reserved_paths`], so no short link is shadowed by a route.
+struct ShortLinksFirst<R, E> {
+    own_segments: Vec<&'static str>,
+    redirect: R,
+    routes: E,
+}
+
+impl<R: Endpoint, E: Endpoint> Endpoint for ShortLinksFirst<R, E> {
+    type Output = Response;
+
+    fn call(&self, req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
+        let is_short_link = redirect::slug_in(req.uri().path()).is_some_and(|slug| !self.own_segments.contains(&slug));
+        if is_short_link {
+            Either::Left(self.redirect.call(req).map_ok(IntoResponse::into_response))
+        } else {
+            // Boxed: the router's future is several times the redirect's, and would size every request's.
+            Either::Right(Box::pin(self.routes.call(req)).map_ok(IntoResponse::into_response))
+        }
+    }
 }

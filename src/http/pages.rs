@@ -79,6 +79,14 @@ pub fn unavailable(req: &Request) -> Response {
     response
 }
 
+/// 405 for a method the resource does not serve, naming those it does (RFC 9110).
+pub fn method_not_allowed(allowed: &'static str) -> Response {
+    let mut response =
+        Problem::new(StatusCode::METHOD_NOT_ALLOWED, format!("This address answers {allowed} only.")).into_response();
+    response.headers_mut().insert(poem::http::header::ALLOW, HeaderValue::from_static(allowed));
+    response
+}
+
 fn wants_json(req: &Request) -> bool {
     req.headers()
         .get(poem::http::header::ACCEPT)

@@ -3,7 +3,7 @@
 //! may pick the target per request and receive click events through a queue that never blocks.
 
 use poem::http::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, LOCATION, REFERER, USER_AGENT};
-use poem::http::{HeaderValue, StatusCode};
+use poem::http::{HeaderValue, Method, StatusCode};
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
@@ -15,12 +15,19 @@ use crate::state::AppState;
 /// Redirects to the target of the slug in the path, or answers the not-found page.
 #[handler]
 pub async fn redirect(req: &Request, Data(state): Data<&AppState>) -> Response {
-    let slug = req.raw_path_param("slug").unwrap_or_default();
-    let load = state.links.resolve(slug);
-    match state.redirects.get_or_load(slug, load).await {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return pages::method_not_allowed("GET, HEAD");
+    }
+    let slug = slug_in(req.uri().path()).unwrap_or_default();
+    // The hit path stays synchronous and small; the database future is only built (and boxed) on a miss.
+    let looked_up = match state.redirects.get(slug) {
+        Some(entry) => Ok(entry),
+        None => Box::pin(state.redirects.get_or_load(slug, state.links.resolve(slug))).await,
+    };
+    match looked_up {
         Ok(Some(found)) => match &state.plugins {
             None => respond(found.status, found.location.clone(), found.cache_control.clone()),
-            Some(plugins) => with_plugins(req, state, plugins, slug, &found).await,
+            Some(plugins) => Box::pin(with_plugins(req, state, plugins, slug, &found)).await,
         },
         Ok(None) => pages::not_found(req, &state.not_found_cache_control),
         Err(error) => {
@@ -79,6 +86,11 @@ async fn with_plugins(
             pages::unavailable(req)
         }
     }
+}
+
+/// The slug a path names if it is a single segment, e.g. `abcd` for `/abcd` (but not for `/`, `/a/b` or `/a/`).
+pub fn slug_in(path: &str) -> Option<&str> {
+    path.strip_prefix('/').filter(|slug| !slug.is_empty() && !slug.contains('/'))
 }
 
 /// The host of a `Referer`, without a full URL parse on the redirect path: after `scheme://`, up to the first

@@ -3,11 +3,12 @@
 
 use http_body_util::{BodyExt, Limited};
 use poem::http::StatusCode;
-use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
+use poem::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use poem::{Body, IntoResponse, Request, Response};
 
 use crate::http::problem::Problem;
 
-/// The body size limit middleware.
+/// The body size limit.
 pub struct BodyLimit {
     max: usize,
 }
@@ -17,41 +18,25 @@ impl BodyLimit {
     pub fn new(max: usize) -> Self {
         Self { max }
     }
-}
 
-impl<E: Endpoint> Middleware<E> for BodyLimit {
-    type Output = BodyLimitEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        BodyLimitEndpoint { inner, max: self.max }
-    }
-}
-
-/// [`BodyLimit`] applied to an endpoint.
-pub struct BodyLimitEndpoint<E> {
-    inner: E,
-    max: usize,
-}
-
-impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+    /// The 413 answer for `req` if its declared body is too large; otherwise `None`, with a chunked body
+    /// wrapped to stop at the limit.
+    pub fn refusal(&self, req: &mut Request) -> Option<Response> {
         let declared = req
             .headers()
-            .get(poem::http::header::CONTENT_LENGTH)
+            .get(CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|text| text.parse::<u64>().ok());
         if declared.is_some_and(|length| length > self.max as u64) {
             let detail = format!("The request body is larger than the limit of {} bytes.", self.max);
-            return Ok(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, detail).into_response());
+            return Some(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, detail).into_response());
         }
         // Without a length, only a chunked body can arrive; most requests (GETs) have none and stay untouched.
-        if declared.is_none() && req.headers().contains_key(poem::http::header::TRANSFER_ENCODING) {
+        if declared.is_none() && req.headers().contains_key(TRANSFER_ENCODING) {
             let body: http_body_util::combinators::BoxBody<_, _> = req.take_body().into();
             let limited = Limited::new(body, self.max).map_err(std::io::Error::other);
             req.set_body(Body::from(http_body_util::combinators::BoxBody::new(limited)));
         }
-        Ok(self.inner.call(req).await?.into_response())
+        None
     }
 }

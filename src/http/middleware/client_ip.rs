@@ -3,10 +3,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use poem::Request;
+use poem::http::HeaderName;
 
 use crate::config::TrustProxy;
 
-/// The resolved client address, available to handlers as a request extension.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The resolved client address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
@@ -15,7 +18,7 @@ impl ClientIp {
     pub fn resolve(req: &Request, trust: &TrustProxy) -> Self {
         let peer =
             req.remote_addr().as_socket_addr().map(|addr| addr.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let forwarded = req.headers().get_all("x-forwarded-for");
+        let forwarded = req.headers().get_all(&X_FORWARDED_FOR);
         if forwarded.iter().next().is_none() {
             return Self(trust.client_ip(peer, std::iter::empty()));
         }

@@ -4,6 +4,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures_util::TryFutureExt as _;
+use futures_util::future::Either;
 use poem::http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 use poem::http::{HeaderName, HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
@@ -19,17 +21,23 @@ use crate::state::AppState;
 #[derive(Clone, Copy)]
 pub struct Guard {
     long_window: bool,
+    enabled: bool,
 }
 
 impl Guard {
     /// The short window only.
     pub fn short() -> Self {
-        Self { long_window: false }
+        Self { long_window: false, enabled: true }
     }
 
     /// Short and long windows (`/api`, `/auth`).
     pub fn long() -> Self {
-        Self { long_window: true }
+        Self { long_window: true, enabled: true }
+    }
+
+    /// This guard when `enabled`, else one that lets every request straight through.
+    pub fn when(self, enabled: bool) -> Self {
+        Self { enabled, ..self }
     }
 }
 
@@ -37,7 +45,7 @@ impl<E: Endpoint> Middleware<E> for Guard {
     type Output = GuardEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        GuardEndpoint { inner, long_window: self.long_window }
+        GuardEndpoint { inner, long_window: self.long_window, enabled: self.enabled }
     }
 }
 
@@ -45,12 +53,24 @@ impl<E: Endpoint> Middleware<E> for Guard {
 pub struct GuardEndpoint<E> {
     inner: E,
     long_window: bool,
+    enabled: bool,
 }
 
 impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+    fn call(&self, req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
+        if !self.enabled {
+            return Either::Left(self.inner.call(req).map_ok(IntoResponse::into_response));
+        }
+        // Authentication and rate limiting make a future of several KiB; boxed, it does not inflate the future
+        // of every request (the redirect's included) that might take this path.
+        Either::Right(Box::pin(self.guard(req)))
+    }
+}
+
+impl<E: Endpoint> GuardEndpoint<E> {
+    async fn guard(&self, mut req: Request) -> poem::Result<Response> {
         let Some(state) = req.data::<AppState>().cloned() else {
             return Ok(self.inner.call(req).await?.into_response());
         };
@@ -65,7 +85,7 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
         // Per identity when known, else per client address.
         let key = match caller.identity() {
             Some(identity) => format!("user:{}", identity.user_id),
-            None => format!("ip:{}", req.extensions().get::<ClientIp>().map(|ip| ip.0.to_string()).unwrap_or_default()),
+            None => format!("ip:{}", ClientIp::resolve(&req, &state.config.server.trust_proxy).0),
         };
         req.extensions_mut().insert(caller);
         let decision = self.count(&state, &key).await;

@@ -1,7 +1,9 @@
-//! The middleware chain every route runs through, outermost first: request context (request id, client IP,
-//! access log), panic catching, security headers, body size limit.
+//! The frame every request runs through, outside the router: request id, client IP, body size limit, panic
+//! catching, security headers and the access-log line.
 //!
-//! The redirect path runs through all of it, so each layer avoids allocating on requests without a body.
+//! These are steps of one endpoint rather than a stack of middleware layers: every layer moves the request and
+//! its future once more, which on the redirect path cost more than the redirect itself. Each step lives in its
+//! own module; this one only sequences them. The guard (caller and rate limits) is per route, see [`Guard`].
 
 mod access_log;
 mod body_limit;
@@ -11,70 +13,71 @@ mod request_id;
 mod security_headers;
 
 use std::any::Any;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
+use futures_util::FutureExt as _;
+use futures_util::future::Either;
 use poem::http::StatusCode;
-use poem::middleware::CatchPanic;
-use poem::{Endpoint, EndpointExt, IntoResponse, Middleware, Request, Response};
+use poem::{Endpoint, IntoResponse, Request, Response};
 
-use crate::config::{Config, TrustProxy};
 use crate::http::problem::Problem;
+use crate::state::AppState;
 
 pub use client_ip::ClientIp;
 pub use guard::Guard;
 pub use request_id::RequestId;
 
-/// Wraps `routes` in the middleware chain configured by `config`.
-pub fn wrap<E: Endpoint + 'static>(routes: E, config: &Config) -> impl Endpoint + use<E> {
-    routes
-        .with(body_limit::BodyLimit::new(config.server.body_limit))
-        .with(security_headers::SecurityHeaders::new(config))
-        .with(CatchPanic::new().with_handler(panic_response))
-        .with(RequestContext { trust_proxy: Arc::new(config.server.trust_proxy.clone()) })
+/// Wraps `routes` in the request frame, configured by `state` and handing it to every handler.
+pub fn wrap<E: Endpoint>(routes: E, state: AppState) -> RequestFrame<E> {
+    let config = &state.config;
+    RequestFrame {
+        inner: routes,
+        body_limit: body_limit::BodyLimit::new(config.server.body_limit),
+        security_headers: security_headers::SecurityHeaders::new(config),
+        state,
+    }
+}
+
+/// The request frame around an endpoint (see the module documentation).
+pub struct RequestFrame<E> {
+    inner: E,
+    body_limit: body_limit::BodyLimit,
+    security_headers: security_headers::SecurityHeaders,
+    state: AppState,
+}
+
+impl<E: Endpoint<Output = Response>> Endpoint for RequestFrame<E> {
+    type Output = Response;
+
+    // Not an `async fn`, nor an `async` block: either would hold a second copy of the request or of the inner
+    // future, and the server moves this future into a fresh allocation for every request.
+    fn call(&self, mut req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
+        let started = Instant::now();
+        let request_id = RequestId::for_request(&req);
+        let client_ip = ClientIp::resolve(&req, &self.state.config.server.trust_proxy);
+        let entry = access_log::Entry::from_request(&req, client_ip);
+        req.extensions_mut().insert(self.state.clone());
+        let handling = match self.body_limit.refusal(&mut req) {
+            None => Either::Left(AssertUnwindSafe(self.inner.call(req)).catch_unwind()),
+            Some(refusal) => Either::Right(std::future::ready(Ok(Ok(refusal)))),
+        };
+        handling.map(move |outcome| {
+            let mut response = match outcome {
+                Ok(Ok(output)) => output.into_response(),
+                Ok(Err(error)) => error.into_response(),
+                Err(panic) => panic_response(panic),
+            };
+            self.security_headers.apply(&mut response);
+            entry.finish(&request_id, &mut response, started.elapsed());
+            response.headers_mut().insert(request_id::HEADER, request_id.into_header_value());
+            Ok(response)
+        })
+    }
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     // The panic hook installed by `telemetry::init` has already logged the message and location.
     Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "The server hit an unexpected error; it has been logged.")
         .into_response()
-}
-
-/// Gives each request its id and client address, and writes its access-log line.
-struct RequestContext {
-    trust_proxy: Arc<TrustProxy>,
-}
-
-impl<E: Endpoint> Middleware<E> for RequestContext {
-    type Output = RequestContextEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        RequestContextEndpoint { inner, trust_proxy: self.trust_proxy.clone() }
-    }
-}
-
-struct RequestContextEndpoint<E> {
-    inner: E,
-    trust_proxy: Arc<TrustProxy>,
-}
-
-impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let started = Instant::now();
-        let request_id = RequestId::for_request(&req);
-        let client_ip = ClientIp::resolve(&req, &self.trust_proxy);
-        let entry = access_log::Entry::from_request(&req, &request_id, client_ip);
-        req.extensions_mut().insert(request_id.clone());
-        req.extensions_mut().insert(client_ip);
-
-        let mut response = match self.inner.call(req).await {
-            Ok(output) => output.into_response(),
-            Err(error) => error.into_response(),
-        };
-        response.headers_mut().insert(request_id::HEADER, request_id.header_value());
-        entry.finish(&mut response, started.elapsed());
-        Ok(response)
-    }
 }

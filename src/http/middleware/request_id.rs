@@ -1,14 +1,14 @@
 //! `X-Request-Id`: taken from the caller (a proxy usually sets it) when sane, generated otherwise, echoed back.
 
 use poem::Request;
-use poem::http::HeaderValue;
+use poem::http::{HeaderName, HeaderValue};
 
 /// The header carrying the request id.
-pub const HEADER: &str = "x-request-id";
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 const MAX_LEN: usize = 128;
 
-/// The id of the current request, available to handlers as a request extension.
+/// The id of the current request, echoed in `X-Request-Id` and the access log.
 #[derive(Clone, Debug)]
 pub struct RequestId(HeaderValue);
 
@@ -16,7 +16,7 @@ impl RequestId {
     /// Uses the caller's `X-Request-Id` if it is short, printable ASCII; otherwise makes a new UUID.
     pub fn for_request(req: &Request) -> Self {
         req.headers()
-            .get(HEADER)
+            .get(&HEADER)
             .filter(|value| is_acceptable(value.as_bytes()))
             .map(|value| Self(value.clone()))
             .unwrap_or_else(Self::generate)
@@ -35,8 +35,8 @@ impl RequestId {
     }
 
     /// The id as a header value.
-    pub fn header_value(&self) -> HeaderValue {
-        self.0.clone()
+    pub fn into_header_value(self) -> HeaderValue {
+        self.0
     }
 }
 

@@ -1,9 +1,9 @@
 //! Security headers, close to what Node Blink's `helmet` sent. Documents get all of them; redirects, which
 //! render nothing, get only HSTS, which keeps the hot path's responses small.
 
+use poem::Response;
 use poem::http::HeaderValue;
 use poem::http::header::{self, HeaderName};
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
 use crate::config::Config;
 
@@ -18,7 +18,7 @@ const DOCUMENT_HEADERS: [(HeaderName, &str); 5] = [
     ),
 ];
 
-/// The security header middleware for `config` (HSTS only when Blink is served over HTTPS).
+/// The security headers for `config` (HSTS only when Blink is served over HTTPS).
 pub struct SecurityHeaders {
     hsts: bool,
 }
@@ -28,30 +28,11 @@ impl SecurityHeaders {
     pub fn new(config: &Config) -> Self {
         Self { hsts: config.server.base_url.starts_with("https://") }
     }
-}
 
-impl<E: Endpoint> Middleware<E> for SecurityHeaders {
-    type Output = SecurityHeadersEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        SecurityHeadersEndpoint { inner, hsts: self.hsts }
-    }
-}
-
-/// [`SecurityHeaders`] applied to an endpoint.
-pub struct SecurityHeadersEndpoint<E> {
-    inner: E,
-    hsts: bool,
-}
-
-impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, req: Request) -> poem::Result<Response> {
-        let mut response = self.inner.call(req).await?.into_response();
-        let headers = response.headers_mut();
+    /// Adds the headers `response` calls for.
+    pub fn apply(&self, response: &mut Response) {
         if self.hsts {
-            headers.insert(
+            response.headers_mut().insert(
                 header::STRICT_TRANSPORT_SECURITY,
                 HeaderValue::from_static("max-age=15552000; includeSubDomains"),
             );
@@ -62,6 +43,5 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
                 headers.insert(name.clone(), HeaderValue::from_static(value));
             }
         }
-        Ok(response)
     }
 }
