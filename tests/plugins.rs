@@ -254,6 +254,16 @@ async fn the_redis_key_value_store_counts_expires_and_forgets() {
     let many =
         kv.incr_many(&ns, &[("n".into(), 1), ("m".into(), 7)], Some(std::time::Duration::from_secs(60))).await.unwrap();
     assert_eq!(many, [6, 7]);
+    let mut conn = kv.0.clone();
+    let pttl = |conn: &mut redis::aio::ConnectionManager| {
+        let mut conn = conn.clone();
+        let key = format!("blink:plugin:{ns}:m");
+        async move { redis::cmd("PTTL").arg(key).query_async::<i64>(&mut conn).await.unwrap() }
+    };
+    let first_ttl = pttl(&mut conn).await;
+    assert!((1..=60_000).contains(&first_ttl), "a new counter gets the expiry: {first_ttl}");
+    kv.incr_many(&ns, &[("m".into(), 1)], Some(std::time::Duration::from_secs(3_600))).await.unwrap();
+    assert!(pttl(&mut conn).await <= 60_000, "a later increment does not push the expiry back");
     kv.set(&ns, "s", "hello", None).await.unwrap();
     assert_eq!(kv.get(&ns, "s").await.unwrap().as_deref(), Some("hello"));
     assert_eq!(kv.get("another-plugin", "s").await.unwrap(), None, "namespaces are apart");

@@ -1,8 +1,10 @@
 //! Where plugins' key-value entries live in a running server: Redis when `REDIS_URL` is set (shared by every
 //! instance), else the database's `plugin_kv` table.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use redis::Script;
 use redis::aio::ConnectionManager;
 
 use super::error::KvError;
@@ -42,6 +44,24 @@ impl PluginKv for StoreKv {
         self.0.plugin_kv_delete(namespace, key).await.map_err(kv_error)
     }
 }
+
+/// Adds `ARGV[i + 1]` to each counter `KEYS[i]`, setting expiry `ARGV[1]` ms (0: none) on counters that have
+/// none, and answers the new values: atomic like MULTI/EXEC, but one command and one reply per batch instead of
+/// three commands and replies per counter, which on an analytics worker was most of a click's cost.
+const INCR_MANY: &str = r"
+local ttl = tonumber(ARGV[1])
+local values = {}
+for i, key in ipairs(KEYS) do
+  values[i] = redis.call('INCRBY', key, ARGV[i + 1])
+  if ttl > 0 then
+    redis.call('PEXPIRE', key, ttl, 'NX')
+  end
+end
+return values
+";
+
+/// Sent as EVALSHA; `redis::Script` loads it and retries once if Redis does not know it (after a restart or flush).
+static INCR_MANY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(INCR_MANY));
 
 /// Plugin entries in Redis, under `blink:plugin:{namespace}:{key}`.
 pub struct RedisKv(pub ConnectionManager);
@@ -87,18 +107,13 @@ impl PluginKv for RedisKv {
         if deltas.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.0.clone();
-        let mut pipe = redis::pipe();
-        pipe.atomic();
+        let mut invocation = INCR_MANY_SCRIPT.prepare_invoke();
+        // NX in the script: the expiry is set when the counter is created, not pushed back by every increment.
+        invocation.arg(ttl.map_or(0, millis));
         for (key, delta) in deltas {
-            let full = Self::key(namespace, key);
-            pipe.cmd("INCRBY").arg(&full).arg(*delta);
-            // NX: the expiry is set when the counter is created, not pushed back by every increment.
-            if let Some(ttl) = ttl {
-                pipe.cmd("PEXPIRE").arg(&full).arg(millis(ttl)).arg("NX").ignore();
-            }
+            invocation.key(Self::key(namespace, key)).arg(*delta);
         }
-        pipe.query_async(&mut conn).await.map_err(kv_error)
+        invocation.invoke_async(&mut self.0.clone()).await.map_err(kv_error)
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError> {
