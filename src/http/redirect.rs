@@ -2,7 +2,7 @@
 //! ready-made headers; no JSON, no templates, no logging beyond the access-log line. Plugins, when configured,
 //! may pick the target per request and receive click events through a queue that never blocks.
 
-use poem::http::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, LOCATION, REFERER, USER_AGENT};
+use poem::http::header::{ACCEPT_LANGUAGE, AsHeaderName, CACHE_CONTROL, LOCATION, REFERER, USER_AGENT};
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::web::Data;
 use poem::{Request, Response, handler};
@@ -25,10 +25,17 @@ pub async fn redirect(req: &Request, Data(state): Data<&AppState>) -> Response {
         None => Box::pin(state.redirects.get_or_load(slug, state.links.resolve(slug))).await,
     };
     match looked_up {
-        Ok(Some(found)) => match &state.plugins {
-            None => respond(found.status, found.location.clone(), found.cache_control.clone()),
-            Some(plugins) => Box::pin(with_plugins(req, state, plugins, slug, &found)).await,
-        },
+        Ok(Some(found)) => {
+            if let Some(plugins) = &state.plugins {
+                if plugins.collects_clicks() {
+                    record_click(req, state, plugins, slug, &found);
+                }
+                if plugins.has_redirect_rules() {
+                    return Box::pin(with_redirect_rules(req, state, plugins, slug, &found)).await;
+                }
+            }
+            respond(found.status, found.location.clone(), found.cache_control.clone())
+        }
         Ok(None) => pages::not_found(req, &state.not_found_cache_control),
         Err(error) => {
             tracing::error!(%error, slug, "cannot resolve slug");
@@ -41,36 +48,37 @@ fn respond(status: StatusCode, location: HeaderValue, cache_control: HeaderValue
     Response::builder().status(status).header(LOCATION, location).header(CACHE_CONTROL, cache_control).finish()
 }
 
-/// The redirect when plugins are loaded: redirect-rules plugins may choose the target, analytics plugins get
-/// the click.
-async fn with_plugins(
+fn header(req: &Request, name: impl AsHeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Hands the click to the analytics plugins' queue, which never blocks.
+fn record_click(req: &Request, state: &AppState, plugins: &ServerPlugins, slug: &str, found: &CachedRedirect) {
+    plugins.record_click(ClickEvent {
+        time_ms: plugins::now_ms(),
+        link_id: found.id.to_string(),
+        slug: slug.to_owned(),
+        referrer_host: header(req, REFERER).and_then(referrer_host),
+        user_agent: header(req, USER_AGENT).map(str::to_owned),
+        country: header(req, state.config.analytics.country_header.as_str()).map(str::to_owned),
+    });
+}
+
+/// The redirect when redirect-rules plugins may choose the target.
+async fn with_redirect_rules(
     req: &Request,
     state: &AppState,
     plugins: &ServerPlugins,
     slug: &str,
     found: &CachedRedirect,
 ) -> Response {
-    let header = |name| req.headers().get(name).and_then(|value: &HeaderValue| value.to_str().ok()).map(str::to_owned);
-    let country = header(state.config.analytics.country_header.as_str());
-    if plugins.collects_clicks() {
-        plugins.record_click(ClickEvent {
-            time_ms: plugins::now_ms(),
-            link_id: found.id.to_string(),
-            slug: slug.to_owned(),
-            referrer_host: header(REFERER.as_str()).and_then(|referrer| referrer_host(&referrer)),
-            user_agent: header(USER_AGENT.as_str()),
-            country: country.clone(),
-        });
-    }
-    if !plugins.has_redirect_rules() {
-        return respond(found.status, found.location.clone(), found.cache_control.clone());
-    }
+    let owned = |name| header(req, name).map(str::to_owned);
     let request = RequestInfo {
-        user_agent: header(USER_AGENT.as_str()),
-        accept_language: header(ACCEPT_LANGUAGE.as_str()),
-        country,
+        user_agent: owned(USER_AGENT),
+        accept_language: owned(ACCEPT_LANGUAGE),
+        country: header(req, state.config.analytics.country_header.as_str()).map(str::to_owned),
         query: req.uri().query().map(str::to_owned),
-        referrer: header(REFERER.as_str()),
+        referrer: owned(REFERER),
     };
     let link = plugins::Link { id: found.id.to_string(), slug: slug.to_owned(), target: found.target.to_string() };
     // The answer may differ per visitor, so shared caches must not keep it.
