@@ -9,6 +9,11 @@ use blink::config::{self, ConfigInput, LoadedConfig};
 use blink::server;
 use blink::store::{MigrationState, Store};
 
+/// mimalloc rather than glibc's malloc, whose consolidation of freed chunks cost the redirect path time whenever
+/// a click batch had just freed its many small strings (bench/README.md has the figures).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A fast, safe, self-hosted link shortener.
 #[derive(Parser)]
 #[command(name = "blink", version, about)]

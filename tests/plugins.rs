@@ -264,6 +264,9 @@ async fn the_redis_key_value_store_counts_expires_and_forgets() {
     assert!((1..=60_000).contains(&first_ttl), "a new counter gets the expiry: {first_ttl}");
     kv.incr_many(&ns, &[("m".into(), 1)], Some(std::time::Duration::from_secs(3_600))).await.unwrap();
     assert!(pttl(&mut conn).await <= 60_000, "a later increment does not push the expiry back");
+    // After a Redis restart or flush the counting script is gone: the next call loads it again.
+    redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut conn).await.unwrap();
+    assert_eq!(kv.incr(&ns, "n", 1, None).await.unwrap(), 7);
     kv.set(&ns, "s", "hello", None).await.unwrap();
     assert_eq!(kv.get(&ns, "s").await.unwrap().as_deref(), Some("hello"));
     assert_eq!(kv.get("another-plugin", "s").await.unwrap(), None, "namespaces are apart");

@@ -5,10 +5,11 @@
 //! failure, so state never outlives that.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc, watch};
+use crossbeam_queue::ArrayQueue;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use wasmtime::Store;
 
@@ -24,7 +25,8 @@ pub struct AnalyticsOptions {
     pub queue_capacity: usize,
     /// Largest batch handed to a plugin.
     pub batch_size: usize,
-    /// How long a worker waits to fill a batch once it has one event.
+    /// How long queued events may wait for a batch to fill before a worker
+    /// delivers them anyway.
     pub linger: Duration,
     /// Batch workers (each with its own plugin instances).
     pub workers: usize,
@@ -64,32 +66,56 @@ struct Counters {
     delivered: AtomicU64,
 }
 
+/// What the redirect path and the workers share.
+struct Shared {
+    events: ArrayQueue<ClickEvent>,
+    /// Wakes a worker when the queue goes from empty to not, and when a full
+    /// batch is waiting: not per event, since waking a task per click cost
+    /// more than delivering it.
+    wake: Notify,
+    batch_size: usize,
+    closed: AtomicBool,
+    counters: Counters,
+}
+
+impl Shared {
+    /// Moves up to one batch of events into `batch`.
+    fn take_batch(&self, batch: &mut Vec<ClickEvent>) {
+        while batch.len() < self.batch_size {
+            match self.events.pop() {
+                Some(event) => batch.push(event),
+                None => break,
+            }
+        }
+    }
+}
+
 /// The producer side, for the redirect path. Cheap to clone.
 #[derive(Clone)]
 pub struct ClickQueue {
-    tx: mpsc::Sender<ClickEvent>,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
 }
 
 impl ClickQueue {
     /// Queues one click. Never waits: returns false (and counts the drop)
-    /// when the queue is full.
+    /// when the queue is full or shut down.
     pub fn record(&self, event: ClickEvent) -> bool {
-        match self.tx.try_send(event) {
-            Ok(()) => {
-                self.counters.enqueued.fetch_add(1, Relaxed);
-                true
-            }
-            Err(_) => {
-                self.counters.dropped.fetch_add(1, Relaxed);
-                false
-            }
+        let shared = &*self.shared;
+        if shared.closed.load(Relaxed) || shared.events.push(event).is_err() {
+            shared.counters.dropped.fetch_add(1, Relaxed);
+            return false;
         }
+        shared.counters.enqueued.fetch_add(1, Relaxed);
+        let waiting = shared.events.len();
+        if waiting == 1 || waiting >= shared.batch_size {
+            shared.wake.notify_one();
+        }
+        true
     }
 
     /// Counters of the queue since it started.
     pub fn stats(&self) -> QueueStats {
-        let c = &self.counters;
+        let c = &self.shared.counters;
         QueueStats {
             enqueued: c.enqueued.load(Relaxed),
             dropped: c.dropped.load(Relaxed),
@@ -101,6 +127,7 @@ impl ClickQueue {
 
 /// The workers behind a [`ClickQueue`].
 pub struct AnalyticsWorkers {
+    shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
 }
@@ -109,6 +136,7 @@ impl AnalyticsWorkers {
     /// Stops taking events, delivers the ones queued, and waits for the
     /// workers to finish.
     pub async fn shutdown(self) {
+        self.shared.closed.store(true, Relaxed);
         let _ = self.shutdown.send(true);
         for handle in self.handles {
             if let Err(e) = handle.await {
@@ -123,25 +151,27 @@ impl PluginHost {
     /// queue the redirect path feeds. With no analytics plugin the workers
     /// just count and discard.
     pub fn start_analytics(&self, options: AnalyticsOptions) -> (ClickQueue, AnalyticsWorkers) {
-        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
-        let rx = Arc::new(Mutex::new(rx));
-        let counters = Arc::new(Counters::default());
+        let shared = Arc::new(Shared {
+            events: ArrayQueue::new(options.queue_capacity.max(1)),
+            wake: Notify::new(),
+            batch_size: options.batch_size.max(1),
+            closed: AtomicBool::new(false),
+            counters: Counters::default(),
+        });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let handles = (0..options.workers.max(1))
             .map(|_| {
-                let worker =
-                    Worker { host: self.clone(), rx: rx.clone(), counters: counters.clone(), options: options.clone() };
+                let worker = Worker { host: self.clone(), shared: shared.clone(), options: options.clone() };
                 tokio::spawn(worker.run(shutdown_rx.clone()))
             })
             .collect();
-        (ClickQueue { tx, counters }, AnalyticsWorkers { shutdown, handles })
+        (ClickQueue { shared: shared.clone() }, AnalyticsWorkers { shared, shutdown, handles })
     }
 }
 
 struct Worker {
     host: PluginHost,
-    rx: Arc<Mutex<mpsc::Receiver<ClickEvent>>>,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
     options: AnalyticsOptions,
 }
 
@@ -156,51 +186,42 @@ impl Worker {
         let plugins: Vec<Arc<LoadedPlugin>> = self.host.with_hook(Hook::Analytics).cloned().collect();
         // One slot per analytics plugin, in order: this worker's instances.
         let mut instances: Vec<Option<LiveInstance>> = plugins.iter().map(|_| None).collect();
-        let mut batch = Vec::with_capacity(self.options.batch_size);
+        let shared = &*self.shared;
+        let mut batch = Vec::with_capacity(shared.batch_size);
+        'running: loop {
+            // Wake-ups can be stale (a permit left from a batch already taken), so each wait re-checks the queue.
+            while shared.events.is_empty() {
+                tokio::select! {
+                    _ = shared.wake.notified() => {}
+                    _ = shutdown.changed() => break 'running,
+                }
+            }
+            // A full batch goes at once; a partial one after `linger`, unless it fills first.
+            let lingering = tokio::time::sleep(self.options.linger);
+            tokio::pin!(lingering);
+            while shared.events.len() < shared.batch_size {
+                tokio::select! {
+                    _ = shared.wake.notified() => {}
+                    _ = &mut lingering => break,
+                    _ = shutdown.changed() => break 'running,
+                }
+            }
+            shared.take_batch(&mut batch);
+            // Empty when another worker took the events first.
+            if !batch.is_empty() {
+                self.deliver(&plugins, &mut instances, &batch).await;
+                batch.clear();
+            }
+        }
+        // Shutting down: the queue takes no more events; deliver what it holds.
         loop {
-            tokio::select! {
-                more = self.collect(&mut batch) => {
-                    if !batch.is_empty() {
-                        self.deliver(&plugins, &mut instances, &batch).await;
-                        batch.clear();
-                    }
-                    if !more {
-                        break;
-                    }
-                }
-                _ = shutdown.changed() => {
-                    self.rx.lock().await.close();
-                    while self.collect(&mut batch).await {
-                        self.deliver(&plugins, &mut instances, &batch).await;
-                        batch.clear();
-                    }
-                    if !batch.is_empty() {
-                        self.deliver(&plugins, &mut instances, &batch).await;
-                    }
-                    break;
-                }
+            shared.take_batch(&mut batch);
+            if batch.is_empty() {
+                break;
             }
+            self.deliver(&plugins, &mut instances, &batch).await;
+            batch.clear();
         }
-    }
-
-    /// Fills `batch`: waits for one event, then up to `linger` for more.
-    /// Returns false once the queue is closed and empty.
-    async fn collect(&self, batch: &mut Vec<ClickEvent>) -> bool {
-        let limit = self.options.batch_size.max(1);
-        let mut rx = self.rx.lock().await;
-        if rx.recv_many(batch, limit).await == 0 {
-            return false;
-        }
-        let deadline = tokio::time::Instant::now() + self.options.linger;
-        while batch.len() < limit {
-            let room = limit - batch.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(batch, room)).await {
-                Ok(0) => return false,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        true
     }
 
     async fn deliver(
@@ -209,8 +230,9 @@ impl Worker {
         instances: &mut [Option<LiveInstance>],
         batch: &[ClickEvent],
     ) {
-        self.counters.batches.fetch_add(1, Relaxed);
-        self.counters.delivered.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Relaxed);
+        let counters = &self.shared.counters;
+        counters.batches.fetch_add(1, Relaxed);
+        counters.delivered.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Relaxed);
         for (plugin, slot) in plugins.iter().zip(instances.iter_mut()) {
             let Some(indices) = &plugin.analytics else {
                 continue;

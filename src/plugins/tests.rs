@@ -442,6 +442,31 @@ async fn click_queue_drops_and_counts_events_when_full_without_waiting() {
     assert_eq!((stats.enqueued, stats.dropped, stats.delivered), (4, 6, 4));
 }
 
+#[tokio::test(start_paused = true)]
+async fn click_queue_delivers_a_full_batch_at_once_and_a_partial_one_after_the_linger() {
+    let kv = Arc::new(MemoryKv::default());
+    let host =
+        PluginHost::new(&runtime(), &[guest_plugin("tally", "click_tally.wasm", &[])], kv.clone()).expect("host");
+    let linger = Duration::from_secs(60);
+    let (queue, workers) =
+        host.start_analytics(AnalyticsOptions { batch_size: 4, linger, ..AnalyticsOptions::default() });
+
+    for _ in 0..4 {
+        queue.record(click("1", None));
+    }
+    // The clock is paused: only the worker's own progress can deliver within this (virtual) second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!((queue.stats().batches, queue.stats().delivered), (1, 4), "a full batch does not linger");
+
+    queue.record(click("2", None));
+    tokio::time::sleep(linger / 2).await;
+    assert_eq!(queue.stats().delivered, 4, "a partial batch waits for more clicks");
+    tokio::time::sleep(linger).await;
+    assert_eq!((queue.stats().batches, queue.stats().delivered), (2, 5), "…but not beyond the linger");
+    assert_eq!(kv.get("tally", "clicks:2").await.expect("kv").as_deref(), Some("1"));
+    workers.shutdown().await;
+}
+
 // --- configuration ---------------------------------------------------------------
 
 #[test]

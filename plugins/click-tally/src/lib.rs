@@ -6,8 +6,6 @@
 //! per-referrer counters, set when a counter is created).
 blink_plugin_sdk::generate!("analytics-plugin");
 
-use std::collections::BTreeMap;
-
 use blink_plugin_sdk::{config, kv, log};
 use exports::blink::plugin::analytics::{ClickEvent, Guest};
 
@@ -17,19 +15,28 @@ impl Guest for ClickTally {
     fn on_clicks(events: Vec<ClickEvent>) {
         let ttl_ms =
             config::get("ttl_days").and_then(|d| d.trim().parse::<u64>().ok()).map(|d| d.saturating_mul(86_400_000));
-        let mut per_link: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
-        let mut per_referrer: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-        for event in &events {
-            let entry = per_link.entry(&event.link_id).or_insert((0, &event.slug));
-            entry.0 += 1;
-            let host = event.referrer_host.as_deref().unwrap_or("direct");
-            *per_referrer.entry((&event.link_id, host)).or_insert(0) += 1;
+        // One sort groups the batch by link and, within a link, by referrer host: cheaper in a guest than maps.
+        let mut visits: Vec<(&str, &str, &str)> = events
+            .iter()
+            .map(|e| (e.link_id.as_str(), e.referrer_host.as_deref().unwrap_or("direct"), e.slug.as_str()))
+            .collect();
+        visits.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+
+        let mut clicks: Vec<(String, i64)> = Vec::new();
+        let mut referrers: Vec<(String, i64)> = Vec::new();
+        let mut top: Option<(i64, &str)> = None;
+        for link in visits.chunk_by(|a, b| a.0 == b.0) {
+            let (link_id, _, slug) = link[0];
+            let count = link.len() as i64;
+            clicks.push((key(&["clicks:", link_id]), count));
+            if top.is_none_or(|(most, _)| count > most) {
+                top = Some((count, slug));
+            }
+            for referrer in link.chunk_by(|a, b| a.1 == b.1) {
+                referrers.push((key(&["referrer:", link_id, ":", referrer[0].1]), referrer.len() as i64));
+            }
         }
         // Two round trips per batch, however many links it touches.
-        let clicks: Vec<(String, i64)> =
-            per_link.iter().map(|(link, (count, _))| (format!("clicks:{link}"), *count)).collect();
-        let referrers: Vec<(String, i64)> =
-            per_referrer.iter().map(|((link, host), count)| (format!("referrer:{link}:{host}"), *count)).collect();
         let mut failures = 0;
         if kv::incr_many(&clicks, None).is_err() {
             failures += clicks.len();
@@ -37,17 +44,19 @@ impl Guest for ClickTally {
         if kv::incr_many(&referrers, ttl_ms).is_err() {
             failures += referrers.len();
         }
-        let top = per_link
-            .values()
-            .max_by_key(|(count, _)| *count)
-            .map(|(count, slug)| format!("{slug}={count}"))
-            .unwrap_or_default();
+        let top = top.map(|(count, slug)| format!("{slug}={count}")).unwrap_or_default();
         log::info(&format!(
             "tallied {} clicks on {} links (top {top}); {failures} store errors",
             events.len(),
-            per_link.len(),
+            clicks.len(),
         ));
     }
+}
+
+fn key(parts: &[&str]) -> String {
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|part| key.push_str(part));
+    key
 }
 
 export!(ClickTally);
