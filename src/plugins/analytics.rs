@@ -206,22 +206,27 @@ impl Worker {
                     _ = shutdown.changed() => break 'running,
                 }
             }
-            shared.take_batch(&mut batch);
-            // Empty when another worker took the events first.
-            if !batch.is_empty() {
-                self.deliver(&plugins, &mut instances, &batch).await;
-                batch.clear();
-            }
+            // Nothing when another worker took the events first.
+            self.deliver_queued(&plugins, &mut instances, &mut batch).await;
         }
         // Shutting down: the queue takes no more events; deliver what it holds.
-        loop {
-            shared.take_batch(&mut batch);
-            if batch.is_empty() {
-                break;
-            }
-            self.deliver(&plugins, &mut instances, &batch).await;
-            batch.clear();
+        while self.deliver_queued(&plugins, &mut instances, &mut batch).await {}
+    }
+
+    /// Delivers up to one batch from the queue; false when the queue was empty.
+    async fn deliver_queued(
+        &self,
+        plugins: &[Arc<LoadedPlugin>],
+        instances: &mut [Option<LiveInstance>],
+        batch: &mut Vec<ClickEvent>,
+    ) -> bool {
+        self.shared.take_batch(batch);
+        if batch.is_empty() {
+            return false;
         }
+        self.deliver(plugins, instances, batch).await;
+        batch.clear();
+        true
     }
 
     async fn deliver(
