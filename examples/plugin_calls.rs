@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blink::plugins::{
-    AnalyticsOptions, ClickEvent, Link, MemoryKv, PluginConfig, PluginHost, PluginRuntime, RequestInfo, RuntimeOptions,
-    SlugRequest,
+    AnalyticsOptions, ClickEvent, ClickedLink, Link, LinkIds, MemoryKv, PluginConfig, PluginHost, PluginRuntime,
+    RequestInfo, RuntimeOptions, SlugRequest,
 };
 
 fn guest(name: &str) -> PathBuf {
@@ -94,12 +94,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events = n * 10;
     let (queue, workers) =
         tally.start_analytics(AnalyticsOptions { queue_capacity: events, ..AnalyticsOptions::default() });
+    let links: Vec<Arc<dyn ClickedLink>> = (0..100)
+        .map(|i| Arc::new(LinkIds { id: format!("link{i}"), slug: format!("link{i}") }) as Arc<dyn ClickedLink>)
+        .collect();
     let started = Instant::now();
     for i in 0..events {
         queue.record(ClickEvent {
             time_ms: 0,
-            link_id: format!("link{}", i % 100),
-            slug: format!("link{}", i % 100),
+            link: links[i % links.len()].clone(),
             referrer_host: Some("news.example".into()),
             user_agent: Some("bench".into()),
             country: None,

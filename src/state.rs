@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use poem::http::HeaderValue;
+use poem::http::{HeaderName, HeaderValue};
 
 use tokio::sync::OnceCell;
 
@@ -36,6 +36,8 @@ pub struct Shared {
     pub not_found_cache_control: HeaderValue,
     /// WebAssembly plugins, when any are configured.
     pub plugins: Option<Arc<ServerPlugins>>,
+    /// `[analytics] country_header`, parsed once (the configuration was checked to hold a valid name).
+    pub country_header: HeaderName,
     /// Turns `Authorization` headers into callers.
     pub authenticator: Authenticator,
     /// Fetches metadata of new links' pages, unless `[links] scrape = false`.
@@ -61,6 +63,8 @@ impl AppState {
             links = links.with_hooks(plugins.clone());
         }
         let not_found_cache_control = http::not_found_cache_control(config.cache.not_found_max_age.get().as_secs());
+        let country_header = HeaderName::from_bytes(config.analytics.country_header.as_bytes())
+            .unwrap_or(HeaderName::from_static("cf-ipcountry"));
         Self(Arc::new(Shared {
             config: Arc::new(config),
             store,
@@ -69,6 +73,7 @@ impl AppState {
             redirects,
             not_found_cache_control,
             plugins,
+            country_header,
             authenticator,
             scraper,
             rate_limiter: OnceCell::new(),

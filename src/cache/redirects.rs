@@ -22,6 +22,8 @@ use crate::store::StoreError;
 pub struct CachedRedirect {
     /// The link's public id (its automatic slug), for plugins and click events.
     pub id: Box<str>,
+    /// The slug this entry answers, for click events.
+    pub slug: Box<str>,
     /// The target, for plugins that choose another one.
     pub target: Box<str>,
     /// The redirect status.
@@ -33,10 +35,12 @@ pub struct CachedRedirect {
 }
 
 impl CachedRedirect {
-    /// Renders `redirect`; `None` if its target cannot be a header (normalized URLs always can).
-    pub fn render(redirect: &Redirect) -> Option<Self> {
+    /// Renders `redirect` as found under `slug`; `None` if its target cannot be a header (normalized URLs always
+    /// can).
+    pub fn render(slug: &str, redirect: &Redirect) -> Option<Self> {
         Some(Self {
             id: redirect.id.as_str().into(),
+            slug: slug.into(),
             target: redirect.target.as_str().into(),
             status: StatusCode::from_u16(redirect.status).ok()?,
             location: HeaderValue::from_str(&redirect.target).ok()?,
@@ -105,7 +109,8 @@ impl RedirectCache {
     where
         F: Future<Output = Result<Option<Redirect>, StoreError>>,
     {
-        let render = |found: Option<Redirect>| found.as_ref().and_then(CachedRedirect::render).map(Arc::new);
+        let render =
+            |found: Option<Redirect>| found.and_then(|redirect| CachedRedirect::render(slug, &redirect)).map(Arc::new);
         let Some(inner) = &self.inner else {
             return load.await.map(render).map_err(Arc::new);
         };

@@ -2,6 +2,8 @@
 //! ready-made headers; no JSON, no templates, no logging beyond the access-log line. Plugins, when configured,
 //! may pick the target per request and receive click events through a queue that never blocks.
 
+use std::sync::Arc;
+
 use poem::http::header::{ACCEPT_LANGUAGE, AsHeaderName, CACHE_CONTROL, LOCATION, REFERER, USER_AGENT};
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::web::Data;
@@ -9,7 +11,7 @@ use poem::{Request, Response, handler};
 
 use crate::cache::CachedRedirect;
 use crate::http::pages;
-use crate::plugins::{self, ClickEvent, RequestInfo, ServerPlugins};
+use crate::plugins::{self, ClickEvent, ClickedLink, RequestInfo, ServerPlugins};
 use crate::state::AppState;
 
 /// Redirects to the target of the slug in the path, or answers the not-found page.
@@ -25,17 +27,18 @@ pub async fn redirect(req: &Request, Data(state): Data<&AppState>) -> Response {
         None => Box::pin(state.redirects.get_or_load(slug, state.links.resolve(slug))).await,
     };
     match looked_up {
-        Ok(Some(found)) => {
-            if let Some(plugins) = &state.plugins {
-                if plugins.collects_clicks() {
-                    record_click(req, state, plugins, slug, &found);
-                }
-                if plugins.has_redirect_rules() {
-                    return Box::pin(with_redirect_rules(req, state, plugins, slug, &found)).await;
-                }
+        Ok(Some(found)) => match &state.plugins {
+            None => respond(found.status, found.location.clone(), found.cache_control.clone()),
+            Some(plugins) => {
+                let response = if plugins.has_redirect_rules() {
+                    Box::pin(with_redirect_rules(req, state, plugins, slug, &found)).await
+                } else {
+                    respond(found.status, found.location.clone(), found.cache_control.clone())
+                };
+                plugins.record_click(|| click(req, state, found));
+                response
             }
-            respond(found.status, found.location.clone(), found.cache_control.clone())
-        }
+        },
         Ok(None) => pages::not_found(req, &state.not_found_cache_control),
         Err(error) => {
             tracing::error!(%error, slug, "cannot resolve slug");
@@ -52,16 +55,26 @@ fn header(req: &Request, name: impl AsHeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|value| value.to_str().ok())
 }
 
-/// Hands the click to the analytics plugins' queue, which never blocks.
-fn record_click(req: &Request, state: &AppState, plugins: &ServerPlugins, slug: &str, found: &CachedRedirect) {
-    plugins.record_click(ClickEvent {
+/// The click event of this request, for the analytics plugins. It keeps the cache entry rather than copies of
+/// its id and slug: the entry's reference count is hot in cache from the lookup, the strings are not.
+fn click(req: &Request, state: &AppState, found: Arc<CachedRedirect>) -> ClickEvent {
+    ClickEvent {
         time_ms: plugins::now_ms(),
-        link_id: found.id.to_string(),
-        slug: slug.to_owned(),
+        link: found,
         referrer_host: header(req, REFERER).and_then(referrer_host),
-        user_agent: header(req, USER_AGENT).map(str::to_owned),
-        country: header(req, state.config.analytics.country_header.as_str()).map(str::to_owned),
-    });
+        user_agent: header(req, USER_AGENT).map(Box::from),
+        country: header(req, &state.country_header).map(Box::from),
+    }
+}
+
+impl ClickedLink for CachedRedirect {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn slug(&self) -> &str {
+        &self.slug
+    }
 }
 
 /// The redirect when redirect-rules plugins may choose the target.
@@ -76,7 +89,7 @@ async fn with_redirect_rules(
     let request = RequestInfo {
         user_agent: owned(USER_AGENT),
         accept_language: owned(ACCEPT_LANGUAGE),
-        country: header(req, state.config.analytics.country_header.as_str()).map(str::to_owned),
+        country: header(req, &state.country_header).map(str::to_owned),
         query: req.uri().query().map(str::to_owned),
         referrer: owned(REFERER),
     };
@@ -103,7 +116,7 @@ pub fn slug_in(path: &str) -> Option<&str> {
 
 /// The host of a `Referer`, without a full URL parse on the redirect path: after `scheme://`, up to the first
 /// `/`, `?` or `#`, without credentials or port.
-fn referrer_host(referrer: &str) -> Option<String> {
+fn referrer_host(referrer: &str) -> Option<Box<str>> {
     let rest = referrer.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
     let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
@@ -111,7 +124,7 @@ fn referrer_host(referrer: &str) -> Option<String> {
         Some(bracketed) => bracketed.split_once(']')?.0,
         None => host.split(':').next()?,
     };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    (!host.is_empty()).then(|| host.to_ascii_lowercase().into())
 }
 
 /// `Cache-Control` for unknown slugs, from `cache.not_found_max_age`.

@@ -1,22 +1,75 @@
-//! Hook `analytics` and the click queue: the redirect path hands click events
-//! to a bounded queue without ever waiting ([`ClickQueue::record`]); batch
-//! workers deliver them to every analytics plugin. A worker keeps one
-//! instance per plugin, recycled every `recycle_after` batches and after any
-//! failure, so state never outlives that.
+//! Hook `analytics`: batch workers take click batches from the [`ClickQueue`] and deliver them to every
+//! analytics plugin. A worker keeps one instance per plugin, recycled every `recycle_after` batches and after
+//! any failure, so state never outlives that.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wasmtime::Store;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{ComponentExportIndex, ComponentType, Func, InstancePre, Lower};
+use wasmtime::{Store, format_err};
 
 use super::bindings::HostState;
-use super::bindings::analytics::{ClickEvent, Guest};
+use super::click_queue::{ClickEvent, ClickQueue, Queue};
 use super::config::Hook;
 use super::host::{LoadedPlugin, PluginHost};
+use super::runtime::INTERFACE_VERSION;
+
+/// A [`ClickEvent`] as the guest receives it (`click-event` in the WIT), lowered straight from the event's
+/// fields without copying them into owned strings first.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct ClickRecord<'a> {
+    #[component(name = "time-ms")]
+    time_ms: u64,
+    #[component(name = "link-id")]
+    link_id: &'a str,
+    slug: &'a str,
+    #[component(name = "referrer-host")]
+    referrer_host: Option<&'a str>,
+    #[component(name = "user-agent")]
+    user_agent: Option<&'a str>,
+    country: Option<&'a str>,
+}
+
+impl<'a> ClickRecord<'a> {
+    fn of(event: &'a ClickEvent) -> Self {
+        Self {
+            time_ms: event.time_ms,
+            link_id: event.link.id(),
+            slug: event.link.slug(),
+            referrer_host: event.referrer_host.as_deref(),
+            user_agent: event.user_agent.as_deref(),
+            country: event.country.as_deref(),
+        }
+    }
+}
+
+/// The parameters of `on-clicks`.
+type OnClicksParams<'a> = (&'a [ClickRecord<'a>],);
+
+/// Where a component's `on-clicks` export is; its type is checked against [`ClickRecord`] when the plugin loads.
+#[derive(Clone, Copy)]
+pub(crate) struct OnClicksExport(ComponentExportIndex);
+
+impl OnClicksExport {
+    /// Finds and type-checks `on-clicks` in the component behind `pre`.
+    pub(crate) fn find(pre: &InstancePre<HostState>) -> wasmtime::Result<Self> {
+        let component = pre.component();
+        let interface = format!("blink:plugin/analytics@{INTERFACE_VERSION}");
+        let exported = component.get_export_index(None, &interface);
+        let (item, index) = exported
+            .and_then(|interface| component.get_export(Some(&interface), "on-clicks"))
+            .ok_or_else(|| format_err!("`{interface}` has no function `on-clicks`"))?;
+        let ComponentItem::ComponentFunc(func) = item else {
+            return Err(format_err!("`on-clicks` of `{interface}` is not a function"));
+        };
+        func.typecheck::<OnClicksParams<'_>, ()>(&pre.instance_type())?;
+        Ok(Self(index))
+    }
+}
 
 /// Settings of the click queue and its workers.
 #[derive(Debug, Clone)]
@@ -47,87 +100,9 @@ impl Default for AnalyticsOptions {
     }
 }
 
-/// Counters of the click queue.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct QueueStats {
-    pub enqueued: u64,
-    /// Events dropped because the queue was full (or shut down).
-    pub dropped: u64,
-    pub batches: u64,
-    /// Events handed to the plugins (each batch counted once).
-    pub delivered: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    enqueued: AtomicU64,
-    dropped: AtomicU64,
-    batches: AtomicU64,
-    delivered: AtomicU64,
-}
-
-/// What the redirect path and the workers share.
-struct Shared {
-    events: ArrayQueue<ClickEvent>,
-    /// Wakes a worker when the queue goes from empty to not, and when a full
-    /// batch is waiting: not per event, since waking a task per click cost
-    /// more than delivering it.
-    wake: Notify,
-    batch_size: usize,
-    closed: AtomicBool,
-    counters: Counters,
-}
-
-impl Shared {
-    /// Moves up to one batch of events into `batch`.
-    fn take_batch(&self, batch: &mut Vec<ClickEvent>) {
-        while batch.len() < self.batch_size {
-            match self.events.pop() {
-                Some(event) => batch.push(event),
-                None => break,
-            }
-        }
-    }
-}
-
-/// The producer side, for the redirect path. Cheap to clone.
-#[derive(Clone)]
-pub struct ClickQueue {
-    shared: Arc<Shared>,
-}
-
-impl ClickQueue {
-    /// Queues one click. Never waits: returns false (and counts the drop)
-    /// when the queue is full or shut down.
-    pub fn record(&self, event: ClickEvent) -> bool {
-        let shared = &*self.shared;
-        if shared.closed.load(Relaxed) || shared.events.push(event).is_err() {
-            shared.counters.dropped.fetch_add(1, Relaxed);
-            return false;
-        }
-        shared.counters.enqueued.fetch_add(1, Relaxed);
-        let waiting = shared.events.len();
-        if waiting == 1 || waiting >= shared.batch_size {
-            shared.wake.notify_one();
-        }
-        true
-    }
-
-    /// Counters of the queue since it started.
-    pub fn stats(&self) -> QueueStats {
-        let c = &self.shared.counters;
-        QueueStats {
-            enqueued: c.enqueued.load(Relaxed),
-            dropped: c.dropped.load(Relaxed),
-            batches: c.batches.load(Relaxed),
-            delivered: c.delivered.load(Relaxed),
-        }
-    }
-}
-
 /// The workers behind a [`ClickQueue`].
 pub struct AnalyticsWorkers {
-    shared: Arc<Shared>,
+    queue: Arc<Queue>,
     shutdown: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
 }
@@ -136,7 +111,7 @@ impl AnalyticsWorkers {
     /// Stops taking events, delivers the ones queued, and waits for the
     /// workers to finish.
     pub async fn shutdown(self) {
-        self.shared.closed.store(true, Relaxed);
+        self.queue.close();
         let _ = self.shutdown.send(true);
         for handle in self.handles {
             if let Err(e) = handle.await {
@@ -151,98 +126,86 @@ impl PluginHost {
     /// queue the redirect path feeds. With no analytics plugin the workers
     /// just count and discard.
     pub fn start_analytics(&self, options: AnalyticsOptions) -> (ClickQueue, AnalyticsWorkers) {
-        let shared = Arc::new(Shared {
-            events: ArrayQueue::new(options.queue_capacity.max(1)),
-            wake: Notify::new(),
-            batch_size: options.batch_size.max(1),
-            closed: AtomicBool::new(false),
-            counters: Counters::default(),
-        });
+        let queue = Arc::new(Queue::new(options.queue_capacity, options.batch_size));
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let plugins: Vec<Arc<LoadedPlugin>> = self.with_hook(Hook::Analytics).cloned().collect();
         let handles = (0..options.workers.max(1))
             .map(|_| {
-                let worker = Worker { host: self.clone(), shared: shared.clone(), options: options.clone() };
+                let worker = Worker {
+                    host: self.clone(),
+                    queue: queue.clone(),
+                    options: options.clone(),
+                    instances: plugins.iter().map(|_| None).collect(),
+                    plugins: plugins.clone(),
+                };
                 tokio::spawn(worker.run(shutdown_rx.clone()))
             })
             .collect();
-        (ClickQueue { shared: shared.clone() }, AnalyticsWorkers { shared, shutdown, handles })
+        (ClickQueue { queue: queue.clone() }, AnalyticsWorkers { queue, shutdown, handles })
     }
 }
 
 struct Worker {
     host: PluginHost,
-    shared: Arc<Shared>,
+    queue: Arc<Queue>,
     options: AnalyticsOptions,
+    plugins: Vec<Arc<LoadedPlugin>>,
+    /// One slot per analytics plugin, in order: this worker's instances.
+    instances: Vec<Option<LiveInstance>>,
 }
 
 struct LiveInstance {
     store: Store<HostState>,
-    guest: Guest,
+    on_clicks: Func,
     batches: u32,
 }
 
 impl Worker {
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let plugins: Vec<Arc<LoadedPlugin>> = self.host.with_hook(Hook::Analytics).cloned().collect();
-        // One slot per analytics plugin, in order: this worker's instances.
-        let mut instances: Vec<Option<LiveInstance>> = plugins.iter().map(|_| None).collect();
-        let shared = &*self.shared;
-        let mut batch = Vec::with_capacity(shared.batch_size);
+    async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let queue = self.queue.clone();
         'running: loop {
-            // Wake-ups can be stale (a permit left from a batch already taken), so each wait re-checks the queue.
-            while shared.events.is_empty() {
+            // Full batches go at once.
+            while let Some(batch) = queue.take_full() {
+                self.deliver(batch).await;
+            }
+            if queue.has_partial() {
+                // Partial ones after `linger`, unless a full batch comes first.
+                let lingering = tokio::time::sleep(self.options.linger);
+                tokio::pin!(lingering);
+                loop {
+                    tokio::select! {
+                        _ = queue.wake.notified() => if queue.has_full() { continue 'running },
+                        _ = &mut lingering => break,
+                        _ = shutdown.changed() => break 'running,
+                    }
+                }
+                for batch in queue.take_partial() {
+                    self.deliver(batch).await;
+                }
+            } else {
+                // A wake-up can be stale (for events another worker took): the loop looks again.
                 tokio::select! {
-                    _ = shared.wake.notified() => {}
+                    _ = queue.wake.notified() => {}
                     _ = shutdown.changed() => break 'running,
                 }
             }
-            // A full batch goes at once; a partial one after `linger`, unless it fills first.
-            let lingering = tokio::time::sleep(self.options.linger);
-            tokio::pin!(lingering);
-            while shared.events.len() < shared.batch_size {
-                tokio::select! {
-                    _ = shared.wake.notified() => {}
-                    _ = &mut lingering => break,
-                    _ = shutdown.changed() => break 'running,
-                }
-            }
-            // Nothing when another worker took the events first.
-            self.deliver_queued(&plugins, &mut instances, &mut batch).await;
         }
         // Shutting down: the queue takes no more events; deliver what it holds.
-        while self.deliver_queued(&plugins, &mut instances, &mut batch).await {}
-    }
-
-    /// Delivers up to one batch from the queue; false when the queue was empty.
-    async fn deliver_queued(
-        &self,
-        plugins: &[Arc<LoadedPlugin>],
-        instances: &mut [Option<LiveInstance>],
-        batch: &mut Vec<ClickEvent>,
-    ) -> bool {
-        self.shared.take_batch(batch);
-        if batch.is_empty() {
-            return false;
+        while let Some(batch) = queue.take_full() {
+            self.deliver(batch).await;
         }
-        self.deliver(plugins, instances, batch).await;
-        batch.clear();
-        true
+        for batch in queue.take_partial() {
+            self.deliver(batch).await;
+        }
     }
 
-    async fn deliver(
-        &self,
-        plugins: &[Arc<LoadedPlugin>],
-        instances: &mut [Option<LiveInstance>],
-        batch: &[ClickEvent],
-    ) {
-        let counters = &self.shared.counters;
-        counters.batches.fetch_add(1, Relaxed);
-        counters.delivered.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Relaxed);
-        for (plugin, slot) in plugins.iter().zip(instances.iter_mut()) {
-            let Some(indices) = &plugin.analytics else {
+    async fn deliver(&mut self, batch: Vec<ClickEvent>) {
+        let records: Vec<ClickRecord<'_>> = batch.iter().map(ClickRecord::of).collect();
+        let host = &self.host;
+        for (plugin, slot) in self.plugins.iter().zip(self.instances.iter_mut()) {
+            let Some(export) = plugin.analytics else {
                 continue;
             };
-            let host = &self.host;
             let live = slot.take();
             let call = async {
                 let mut live = match live {
@@ -252,11 +215,14 @@ impl Worker {
                     }
                     None => {
                         let (mut store, instance) = host.instantiate(plugin, Hook::Analytics).await?;
-                        let guest = indices.load(&mut store, &instance)?;
-                        LiveInstance { store, guest, batches: 0 }
+                        let on_clicks = instance
+                            .get_func(&mut store, export.0)
+                            .ok_or_else(|| format_err!("the instance lacks `on-clicks`"))?;
+                        LiveInstance { store, on_clicks, batches: 0 }
                     }
                 };
-                live.guest.call_on_clicks(&mut live.store, batch).await?;
+                let on_clicks = live.on_clicks.typed::<OnClicksParams<'_>, ()>(&live.store)?;
+                on_clicks.call_async(&mut live.store, (&records,)).await?;
                 live.batches += 1;
                 Ok(live)
             };
@@ -267,5 +233,7 @@ impl Worker {
                 *slot = Some(live);
             }
         }
+        drop(records);
+        self.queue.delivered(batch);
     }
 }

@@ -22,7 +22,7 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use self::blink::plugin::{clock, config, kv, log};
-pub(crate) use self::exports::blink::plugin::{analytics, link_policy, redirect_rules, slug_rules};
+pub(crate) use self::exports::blink::plugin::{link_policy, redirect_rules, slug_rules};
 
 /// What one plugin's calls share: its name, config table and KV backend.
 pub(crate) struct PluginContext {

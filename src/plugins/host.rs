@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
-use super::bindings::{HostState, PluginContext, analytics, link_policy, redirect_rules, slug_rules};
+use super::analytics::OnClicksExport;
+use super::bindings::{HostState, PluginContext, link_policy, redirect_rules, slug_rules};
 use super::config::{Hook, OnError, PluginConfig};
 use super::error::{CallFailure, PluginError};
 use super::kv::PluginKv;
@@ -48,7 +49,7 @@ pub(crate) struct LoadedPlugin {
     pub(crate) slug_rules: Option<slug_rules::GuestIndices>,
     pub(crate) link_policy: Option<link_policy::GuestIndices>,
     pub(crate) redirect_rules: Option<redirect_rules::GuestIndices>,
-    pub(crate) analytics: Option<analytics::GuestIndices>,
+    pub(crate) analytics: Option<OnClicksExport>,
     pub(crate) stats: Stats,
 }
 
@@ -163,6 +164,7 @@ impl PluginHost {
         }
         let timeout = plugin.config.timeout_for(hook);
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let _running = self.inner.runtime.inner.ticker.running();
         let start = Instant::now();
         let outcome = match tokio::time::timeout(timeout + self.tick() * 2, call).await {
             Ok(Ok(value)) => Ok(value),
@@ -258,8 +260,7 @@ fn load(runtime: &PluginRuntime, config: &PluginConfig, kv: Arc<dyn PluginKv>) -
         uses(Hook::LinkPolicy).then(|| link_policy::GuestIndices::new(&pre)).transpose().map_err(link_error)?;
     let redirect_rules =
         uses(Hook::RedirectRules).then(|| redirect_rules::GuestIndices::new(&pre)).transpose().map_err(link_error)?;
-    let analytics =
-        uses(Hook::Analytics).then(|| analytics::GuestIndices::new(&pre)).transpose().map_err(link_error)?;
+    let analytics = uses(Hook::Analytics).then(|| OnClicksExport::find(&pre)).transpose().map_err(link_error)?;
     Ok(LoadedPlugin {
         context: Arc::new(PluginContext { name: Arc::from(config.name.as_str()), config: config.config.clone(), kv }),
         config: config.clone(),

@@ -15,6 +15,7 @@
 
 mod analytics;
 mod bindings;
+mod click_queue;
 mod config;
 mod error;
 mod host;
@@ -29,10 +30,10 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use analytics::{AnalyticsOptions, AnalyticsWorkers, ClickQueue, QueueStats};
-pub use bindings::analytics::ClickEvent;
+pub use analytics::{AnalyticsOptions, AnalyticsWorkers};
 pub use bindings::redirect_rules::{Link, RequestInfo};
 pub use bindings::slug_rules::SlugRequest;
+pub use click_queue::{ClickEvent, ClickQueue, ClickedLink, LinkIds, QueueStats};
 pub use config::{
     DEFAULT_ANALYTICS_TIMEOUT, DEFAULT_MEMORY, DEFAULT_REQUEST_TIMEOUT, Hook, OnError, PluginConfig, parse_bytes,
     parse_duration,

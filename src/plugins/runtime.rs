@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,6 +75,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) options: RuntimeOptions,
+    pub(crate) ticker: EpochTicker,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
 }
 
@@ -109,9 +111,10 @@ impl PluginRuntime {
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(engine_error)?;
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
 
-        start_ticker(&engine, options.epoch_tick)
+        let ticker = EpochTicker::start(&engine, options.epoch_tick)
             .map_err(|e| PluginError::Engine(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(Self { inner: Arc::new(RuntimeInner { engine, linker, options, compiled: Mutex::new(HashMap::new()) }) })
+        let compiled = Mutex::new(HashMap::new());
+        Ok(Self { inner: Arc::new(RuntimeInner { engine, linker, options, ticker, compiled }) })
     }
 
     /// The options the runtime was created with.
@@ -261,19 +264,63 @@ fn store_cached(component: &Component, path: &Path) {
     }
 }
 
-/// Advances the engine's epoch every `tick` until the engine is dropped.
-fn start_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("blink-plugin-epoch".to_owned())
-        .spawn(move || {
+/// Advances the engine's epoch every `tick` while some plugin call runs, so a guest's deadline can pass; between
+/// calls it sleeps. A thread waking every millisecond for nothing cost more of a busy server's core than the
+/// analytics calls it guards (each wake-up is a context switch, and on a virtual machine an expensive one).
+pub(crate) struct EpochTicker {
+    thread: std::thread::Thread,
+    state: Arc<TickerState>,
+}
+
+#[derive(Default)]
+struct TickerState {
+    /// Calls running now.
+    calls: AtomicUsize,
+    /// Set while the ticker is (about to be) parked: a call that starts then must wake it.
+    parked: AtomicBool,
+}
+
+impl EpochTicker {
+    /// Starts the ticker thread; it ends once the engine is dropped.
+    fn start(engine: &Engine, tick: Duration) -> std::io::Result<Self> {
+        let weak = engine.weak();
+        let state = Arc::new(TickerState::default());
+        let shared = state.clone();
+        let handle = std::thread::Builder::new().name("blink-plugin-epoch".to_owned()).spawn(move || {
             loop {
                 std::thread::sleep(tick);
                 match weak.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => break,
                 }
+                // SeqCst on both sides (`parked` then `calls` here, `calls` then `parked` in `running`): either
+                // this thread sees the new call, or the caller sees `parked` and unparks it. A wake-up without a
+                // call (the timeout, a spurious one) costs one extra tick; the timeout notices a dropped engine.
+                shared.parked.store(true, SeqCst);
+                if shared.calls.load(SeqCst) == 0 {
+                    std::thread::park_timeout(Duration::from_secs(1));
+                }
+                shared.parked.store(false, SeqCst);
             }
-        })
-        .map(drop)
+        })?;
+        Ok(Self { thread: handle.thread().clone(), state })
+    }
+
+    /// Marks a call as running until the guard is dropped: the epoch advances meanwhile.
+    pub(crate) fn running(&self) -> CallRunning<'_> {
+        self.state.calls.fetch_add(1, SeqCst);
+        if self.state.parked.load(SeqCst) {
+            self.thread.unpark();
+        }
+        CallRunning(&self.state)
+    }
+}
+
+/// A running plugin call, from [`EpochTicker::running`].
+pub(crate) struct CallRunning<'a>(&'a TickerState);
+
+impl Drop for CallRunning<'_> {
+    fn drop(&mut self) {
+        self.0.calls.fetch_sub(1, SeqCst);
+    }
 }

@@ -85,11 +85,6 @@ impl ServerPlugins {
         self.current.load().host.has_hook(Hook::RedirectRules)
     }
 
-    /// Whether clicks are being collected.
-    pub fn collects_clicks(&self) -> bool {
-        self.current.load().clicks.is_some()
-    }
-
     /// The target a redirect-rules plugin picks for this request, if any; `Err` when a fail-closed plugin failed.
     pub async fn resolve_redirect(
         &self,
@@ -111,10 +106,11 @@ impl ServerPlugins {
         }))
     }
 
-    /// Queues a click for the analytics plugins; never waits (a full queue drops and counts it).
-    pub fn record_click(&self, event: ClickEvent) {
+    /// Queues the click `event` makes when analytics plugins collect clicks (else it is not even built); never
+    /// waits: a full queue drops and counts it.
+    pub fn record_click(&self, event: impl FnOnce() -> ClickEvent) {
         if let Some(clicks) = &self.current.load().clicks {
-            clicks.record(event);
+            clicks.record(event());
         }
     }
 

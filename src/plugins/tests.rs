@@ -392,9 +392,8 @@ async fn device_redirect_sends_phones_to_the_app_stores() {
 fn click(link: &str, referrer: Option<&str>) -> ClickEvent {
     ClickEvent {
         time_ms: 1,
-        link_id: link.to_owned(),
-        slug: format!("s{link}"),
-        referrer_host: referrer.map(str::to_owned),
+        link: Arc::new(LinkIds { id: link.to_owned(), slug: format!("s{link}") }),
+        referrer_host: referrer.map(Box::from),
         user_agent: None,
         country: None,
     }
@@ -431,15 +430,17 @@ async fn click_tally_counts_clicks_per_link_and_referrer_host() {
 #[tokio::test]
 async fn click_queue_drops_and_counts_events_when_full_without_waiting() {
     let host = host(&[]);
-    let (queue, workers) = host.start_analytics(AnalyticsOptions { queue_capacity: 4, ..AnalyticsOptions::default() });
+    let (queue, workers) =
+        host.start_analytics(AnalyticsOptions { queue_capacity: 4, batch_size: 2, ..AnalyticsOptions::default() });
 
-    // A current-thread runtime: the worker cannot drain until we await.
+    // A current-thread runtime: the worker cannot drain until we await. The queue holds two full batches, and
+    // this thread fills a third one.
     let accepted = (0..10).filter(|_| queue.record(click("1", None))).count();
     workers.shutdown().await;
 
-    assert_eq!(accepted, 4);
+    assert_eq!(accepted, 6);
     let stats = queue.stats();
-    assert_eq!((stats.enqueued, stats.dropped, stats.delivered), (4, 6, 4));
+    assert_eq!((stats.enqueued, stats.dropped, stats.delivered), (6, 4, 6));
 }
 
 #[tokio::test(start_paused = true)]

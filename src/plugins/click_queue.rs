@@ -1,0 +1,232 @@
+//! The click queue between the redirect path and the analytics workers: bounded, and a click never waits.
+//!
+//! Clicks are gathered into batches where they are recorded: each thread fills the batch of its own shard (an
+//! uncontended lock and a push into a buffer that is warm in cache), and full batches are handed to the workers
+//! through a bounded queue of batches; emptied buffers come back for reuse. A queue of single events made every
+//! click write a cold slot of a megabyte-sized ring, which cost more than the rest of the click together.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crossbeam_queue::ArrayQueue;
+use tokio::sync::Notify;
+
+/// The link a click went to, as the redirect path has it at hand (the redirect cache's entry): the event
+/// shares it rather than copying its id and slug per click.
+pub trait ClickedLink: Send + Sync + 'static {
+    /// The link's id (its automatic slug).
+    fn id(&self) -> &str;
+    /// The slug the visitor used.
+    fn slug(&self) -> &str;
+}
+
+/// A [`ClickedLink`] of its own, for callers without a cache entry at hand.
+#[derive(Debug, Clone)]
+pub struct LinkIds {
+    pub id: String,
+    pub slug: String,
+}
+
+impl ClickedLink for LinkIds {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn slug(&self) -> &str {
+        &self.slug
+    }
+}
+
+/// One click, as the redirect path records it; the `analytics` hook receives it as a `click-event`.
+#[derive(Clone)]
+pub struct ClickEvent {
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    pub link: Arc<dyn ClickedLink>,
+    /// The host part of the `Referer` header.
+    pub referrer_host: Option<Box<str>>,
+    pub user_agent: Option<Box<str>>,
+    /// The value of the configured country header.
+    pub country: Option<Box<str>>,
+}
+
+/// Counters of the click queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStats {
+    pub enqueued: u64,
+    /// Events dropped because the queue was full (or shut down).
+    pub dropped: u64,
+    pub batches: u64,
+    /// Events handed to the plugins (each batch counted once).
+    pub delivered: u64,
+}
+
+/// The batch a shard is filling, and its counters (kept under the same lock: no extra atomic per click).
+#[derive(Default)]
+struct Filling {
+    events: Vec<ClickEvent>,
+    enqueued: u64,
+    dropped: u64,
+}
+
+/// What the redirect path and the workers share.
+pub(crate) struct Queue {
+    shards: Box<[Mutex<Filling>]>,
+    full: ArrayQueue<Vec<ClickEvent>>,
+    spare: ArrayQueue<Vec<ClickEvent>>,
+    /// Wakes a worker when a shard's batch gets its first event (which starts the linger) and when a full batch
+    /// is handed over: twice a batch, not per click.
+    pub(crate) wake: Notify,
+    batch_size: usize,
+    closed: AtomicBool,
+    batches: AtomicU64,
+    delivered: AtomicU64,
+}
+
+impl Queue {
+    /// A queue of about `capacity` events (whole batches of `batch_size`, plus one being filled per shard).
+    pub(crate) fn new(capacity: usize, batch_size: usize) -> Self {
+        let batch_size = batch_size.max(1);
+        let shards = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 16);
+        let batches = capacity.div_ceil(batch_size).max(1);
+        Self {
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
+            full: ArrayQueue::new(batches),
+            spare: ArrayQueue::new(batches + shards),
+            wake: Notify::new(),
+            batch_size,
+            closed: AtomicBool::new(false),
+            batches: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(shard: &Mutex<Filling>) -> MutexGuard<'_, Filling> {
+        // A panic while holding the lock cannot leave a batch half-written: Vec::push is the only mutation.
+        shard.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The shard of the calling thread: threads are spread over the shards in the order they first record.
+    fn shard(&self) -> &Mutex<Filling> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local!(static SHARD: Cell<Option<usize>> = const { Cell::new(None) });
+        let index = SHARD.with(|shard| {
+            shard.get().unwrap_or_else(|| {
+                let index = NEXT.fetch_add(1, Relaxed);
+                shard.set(Some(index));
+                index
+            })
+        });
+        &self.shards[index % self.shards.len()]
+    }
+
+    fn record(&self, event: ClickEvent) -> bool {
+        let mut filling = Self::lock(self.shard());
+        if self.closed.load(Relaxed) || (filling.events.len() >= self.batch_size && !self.hand_over(&mut filling)) {
+            filling.dropped += 1;
+            return false;
+        }
+        filling.events.push(event);
+        filling.enqueued += 1;
+        match filling.events.len() {
+            1 => self.wake.notify_one(),
+            // With no room for it now, the full batch stays here: the next click or the linger tries again.
+            n if n == self.batch_size => drop(self.hand_over(&mut filling)),
+            _ => {}
+        }
+        true
+    }
+
+    /// Moves the shard's batch to the full queue, if it has room; false if not.
+    fn hand_over(&self, filling: &mut Filling) -> bool {
+        let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(self.batch_size));
+        let batch = std::mem::replace(&mut filling.events, next);
+        match self.full.push(batch) {
+            Ok(()) => {
+                self.wake.notify_one();
+                true
+            }
+            Err(batch) => {
+                let next = std::mem::replace(&mut filling.events, batch);
+                self.recycle(next);
+                false
+            }
+        }
+    }
+
+    /// A full batch, if one is waiting.
+    pub(crate) fn take_full(&self) -> Option<Vec<ClickEvent>> {
+        self.full.pop()
+    }
+
+    /// Whether full batches are waiting.
+    pub(crate) fn has_full(&self) -> bool {
+        !self.full.is_empty()
+    }
+
+    /// Whether some shard holds events not yet handed over.
+    pub(crate) fn has_partial(&self) -> bool {
+        self.shards.iter().any(|shard| !Self::lock(shard).events.is_empty())
+    }
+
+    /// Takes every shard's events, full batch or not (the linger has passed, or the queue is shutting down).
+    pub(crate) fn take_partial(&self) -> Vec<Vec<ClickEvent>> {
+        let mut taken = Vec::new();
+        for shard in &self.shards {
+            let mut filling = Self::lock(shard);
+            if !filling.events.is_empty() {
+                let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(self.batch_size));
+                taken.push(std::mem::replace(&mut filling.events, next));
+            }
+        }
+        taken
+    }
+
+    /// Counts a batch as delivered and keeps its buffer for reuse.
+    pub(crate) fn delivered(&self, mut batch: Vec<ClickEvent>) {
+        self.batches.fetch_add(1, Relaxed);
+        self.delivered.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Relaxed);
+        batch.clear();
+        self.recycle(batch);
+    }
+
+    fn recycle(&self, buffer: Vec<ClickEvent>) {
+        if buffer.capacity() >= self.batch_size {
+            let _ = self.spare.push(buffer);
+        }
+    }
+
+    /// Takes no more events from now on.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Relaxed);
+    }
+
+    fn stats(&self) -> QueueStats {
+        let (mut enqueued, mut dropped) = (0, 0);
+        for shard in &self.shards {
+            let filling = Self::lock(shard);
+            enqueued += filling.enqueued;
+            dropped += filling.dropped;
+        }
+        QueueStats { enqueued, dropped, batches: self.batches.load(Relaxed), delivered: self.delivered.load(Relaxed) }
+    }
+}
+
+/// The producer side, for the redirect path. Cheap to clone.
+#[derive(Clone)]
+pub struct ClickQueue {
+    pub(crate) queue: Arc<Queue>,
+}
+
+impl ClickQueue {
+    /// Queues one click. Never waits: returns false (and counts the drop) when the queue is full or shut down.
+    pub fn record(&self, event: ClickEvent) -> bool {
+        self.queue.record(event)
+    }
+
+    /// Counters of the queue since it started.
+    pub fn stats(&self) -> QueueStats {
+        self.queue.stats()
+    }
+}
