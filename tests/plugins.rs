@@ -251,8 +251,10 @@ async fn the_redis_key_value_store_counts_expires_and_forgets() {
     let ns = format!("kv-test-{}", uuid::Uuid::new_v4().simple());
     assert_eq!(kv.incr(&ns, "n", 2, None).await.unwrap(), 2);
     assert_eq!(kv.incr(&ns, "n", 3, None).await.unwrap(), 5);
-    let many =
-        kv.incr_many(&ns, &[("n".into(), 1), ("m".into(), 7)], Some(std::time::Duration::from_secs(60))).await.unwrap();
+    let many = kv
+        .incr_many(&ns, &[("n", 1), ("m", 7)].into_iter().collect(), Some(std::time::Duration::from_secs(60)))
+        .await
+        .unwrap();
     assert_eq!(many, [6, 7]);
     let mut conn = kv.0.clone();
     let pttl = |conn: &mut redis::aio::ConnectionManager| {
@@ -262,7 +264,7 @@ async fn the_redis_key_value_store_counts_expires_and_forgets() {
     };
     let first_ttl = pttl(&mut conn).await;
     assert!((1..=60_000).contains(&first_ttl), "a new counter gets the expiry: {first_ttl}");
-    kv.incr_many(&ns, &[("m".into(), 1)], Some(std::time::Duration::from_secs(3_600))).await.unwrap();
+    kv.incr_many(&ns, &[("m", 1)].into_iter().collect(), Some(std::time::Duration::from_secs(3_600))).await.unwrap();
     assert!(pttl(&mut conn).await <= 60_000, "a later increment does not push the expiry back");
     // After a Redis restart or flush the counting script is gone: the next call loads it again.
     redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut conn).await.unwrap();

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::StoreLimits;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker, ResourceTable, WasmList, WasmStr};
+use wasmtime::{AsContextMut, StoreContextMut, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::kv::{MAX_KEY_LEN, MAX_VALUE_LEN, PluginKv};
+use super::kv::{Counters, MAX_INCR_MANY, MAX_KEY_LEN, MAX_VALUE_LEN, PluginKv};
+use super::runtime::{EpochTicker, INTERFACE_VERSION};
 
 wasmtime::component::bindgen!({
     path: "plugins/wit",
@@ -36,14 +37,16 @@ pub(crate) struct PluginContext {
 pub(crate) struct HostState {
     pub(crate) plugin: Arc<PluginContext>,
     pub(crate) limits: StoreLimits,
+    /// Told when the guest waits for a key-value call.
+    ticker: EpochTicker,
     table: ResourceTable,
     /// Built on the first WASI call only: most plugins never make one.
     wasi: Option<WasiCtx>,
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<PluginContext>, limits: StoreLimits) -> Self {
-        Self { plugin, limits, table: ResourceTable::new(), wasi: None }
+    pub(crate) fn new(plugin: Arc<PluginContext>, limits: StoreLimits, ticker: EpochTicker) -> Self {
+        Self { plugin, limits, ticker, table: ResourceTable::new(), wasi: None }
     }
 }
 
@@ -99,9 +102,6 @@ fn check_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Most keys one `incr-many` call may touch.
-const MAX_BATCH: usize = 4096;
-
 fn ttl(ms: Option<u64>) -> Option<Duration> {
     ms.map(Duration::from_millis)
 }
@@ -110,6 +110,7 @@ impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<String>, String> {
         check_key(&key)?;
         let p = &self.plugin;
+        let _waiting = self.ticker.waiting();
         p.kv.get(&p.name, &key).await.map_err(|e| e.0)
     }
 
@@ -119,31 +120,91 @@ impl kv::Host for HostState {
             return Err(format!("kv values must have at most {MAX_VALUE_LEN} bytes"));
         }
         let p = &self.plugin;
+        let _waiting = self.ticker.waiting();
         p.kv.set(&p.name, &key, &value, ttl(ttl_ms)).await.map_err(|e| e.0)
     }
 
     async fn incr(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, String> {
         check_key(&key)?;
         let p = &self.plugin;
+        let _waiting = self.ticker.waiting();
         p.kv.incr(&p.name, &key, delta, ttl(ttl_ms)).await.map_err(|e| e.0)
     }
 
+    /// Not called by guests: [`add_incr_many_to_linker`] defines `incr-many` over this generated binding.
     async fn incr_many(&mut self, deltas: Vec<(String, i64)>, ttl_ms: Option<u64>) -> Result<Vec<i64>, String> {
-        for (key, _) in &deltas {
-            check_key(key)?;
-        }
-        if deltas.len() > MAX_BATCH {
-            return Err(format!("incr-many takes at most {MAX_BATCH} keys per call"));
-        }
-        let p = &self.plugin;
-        p.kv.incr_many(&p.name, &deltas, ttl(ttl_ms)).await.map_err(|e| e.0)
+        let counters = deltas.iter().map(|(key, delta)| (key.as_str(), *delta)).collect();
+        incr_many(self.plugin.clone(), self.ticker.clone(), counters, ttl_ms).await
     }
 
     async fn delete(&mut self, key: String) -> Result<(), String> {
         check_key(&key)?;
         let p = &self.plugin;
+        let _waiting = self.ticker.waiting();
         p.kv.delete(&p.name, &key).await.map_err(|e| e.0)
     }
+}
+
+fn check_count(counters: usize) -> Result<(), String> {
+    if counters > MAX_INCR_MANY {
+        return Err(format!("incr-many takes at most {MAX_INCR_MANY} keys per call"));
+    }
+    Ok(())
+}
+
+/// `incr-many` once its counters are read: checks them and hands them to the plugin's store.
+async fn incr_many(
+    plugin: Arc<PluginContext>,
+    ticker: EpochTicker,
+    counters: Counters,
+    ttl_ms: Option<u64>,
+) -> Result<Vec<i64>, String> {
+    check_count(counters.len())?;
+    for (key, _) in counters.iter() {
+        check_key(key)?;
+    }
+    let _waiting = ticker.waiting();
+    plugin.kv.incr_many(&plugin.name, &counters, ttl(ttl_ms)).await.map_err(|e| e.0)
+}
+
+/// Defines `kv.incr-many` over the generated binding: this one copies the keys straight from guest memory into
+/// one buffer, where the generated one lifts a `String` per key (hundreds per batch of clicks).
+pub(crate) fn add_incr_many_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    type Params = (WasmList<(WasmStr, i64)>, Option<u64>);
+    linker.allow_shadowing(true);
+    let defined = linker.instance(&format!("blink:plugin/kv@{INTERFACE_VERSION}"))?.func_wrap_async(
+        "incr-many",
+        |mut store: StoreContextMut<'_, HostState>, (deltas, ttl_ms): Params| {
+            Box::new(async move {
+                let counters = match read_counters(&mut store, &deltas)? {
+                    Ok(counters) => counters,
+                    Err(refused) => return Ok((Err(refused),)),
+                };
+                let state = store.data();
+                Ok((incr_many(state.plugin.clone(), state.ticker.clone(), counters, ttl_ms).await,))
+            })
+        },
+    );
+    linker.allow_shadowing(false);
+    defined
+}
+
+/// The counters of an `incr-many` call, read from guest memory; `Err` (for the guest) when there are too many.
+/// A malformed list (out of bounds, not UTF-8) is a trap, as in generated bindings.
+fn read_counters(
+    store: &mut StoreContextMut<'_, HostState>,
+    deltas: &WasmList<(WasmStr, i64)>,
+) -> wasmtime::Result<Result<Counters, String>> {
+    // Counted before anything is read: the list may be as long as the guest's memory allows.
+    if let Err(refused) = check_count(deltas.len()) {
+        return Ok(Err(refused));
+    }
+    let pairs = deltas.iter(store.as_context_mut())?.collect::<wasmtime::Result<Vec<_>>>()?;
+    let mut counters = Counters::with_capacity(pairs.len(), 32 * pairs.len());
+    for (key, delta) in &pairs {
+        counters.push(&key.to_str(&*store)?, *delta);
+    }
+    Ok(Ok(counters))
 }
 
 fn truncate(text: &str, max: usize) -> &str {

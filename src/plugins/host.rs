@@ -124,7 +124,8 @@ impl PluginHost {
             .table_elements(1 << 16)
             .build();
         let engine = &self.inner.runtime.inner.engine;
-        let mut store = Store::new(engine, HostState::new(plugin.context.clone(), limits));
+        let mut store =
+            Store::new(engine, HostState::new(plugin.context.clone(), limits, self.inner.runtime.inner.ticker.clone()));
         store.limiter(|state| &mut state.limits);
         self.arm_deadline(&mut store, plugin, hook);
         store

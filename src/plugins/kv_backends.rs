@@ -8,7 +8,7 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use super::error::KvError;
-use super::kv::PluginKv;
+use super::kv::{Counters, PluginKv};
 use crate::store::{Store, UnixMillis};
 
 fn now_ms() -> UnixMillis {
@@ -47,7 +47,9 @@ impl PluginKv for StoreKv {
 
 /// Adds `ARGV[i + 1]` to each counter `KEYS[i]`, setting expiry `ARGV[1]` ms (0: none) on counters that have
 /// none, and answers the new values: atomic like MULTI/EXEC, but one command and one reply per batch instead of
-/// three commands and replies per counter, which on an analytics worker was most of a click's cost.
+/// three commands and replies per counter, which on an analytics worker was most of a click's cost. The values
+/// come back as one space-separated string: the client's parser took longer over an array of hundreds of
+/// integers than the rest of the call.
 const INCR_MANY: &str = r"
 local ttl = tonumber(ARGV[1])
 local values = {}
@@ -57,8 +59,22 @@ for i, key in ipairs(KEYS) do
     redis.call('PEXPIRE', key, ttl, 'NX')
   end
 end
-return values
+return table.concat(values, ' ')
 ";
+
+/// The values of an [`INCR_MANY`] reply, one per key.
+fn incr_many_values(reply: &[u8], keys: usize) -> Result<Vec<i64>, KvError> {
+    let malformed = || KvError(format!("Redis answered incr-many with a malformed reply ({} bytes)", reply.len()));
+    let values = reply
+        .split(|&byte| byte == b' ')
+        .map(|value| std::str::from_utf8(value).ok().and_then(|value| value.parse().ok()))
+        .collect::<Option<Vec<i64>>>()
+        .ok_or_else(malformed)?;
+    if values.len() != keys {
+        return Err(malformed());
+    }
+    Ok(values)
+}
 
 /// Sent as EVALSHA, loaded (and the call retried once) when Redis does not know it (after a restart or flush).
 static INCR_MANY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(INCR_MANY));
@@ -94,46 +110,46 @@ impl PluginKv for RedisKv {
     }
 
     async fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
-        let values = self.incr_many(namespace, &[(key.to_owned(), delta)], ttl).await?;
+        let values = self.incr_many(namespace, &[(key, delta)].into_iter().collect(), ttl).await?;
         values.first().copied().ok_or_else(|| KvError("Redis answered no value".into()))
     }
 
     async fn incr_many(
         &self,
         namespace: &str,
-        deltas: &[(String, i64)],
+        counters: &Counters,
         ttl: Option<Duration>,
     ) -> Result<Vec<i64>, KvError> {
-        if deltas.is_empty() {
+        if counters.is_empty() {
             return Ok(Vec::new());
         }
-        // One command buffer: keys are written into it straight from the plugin's strings (a batch of clicks
-        // touches hundreds of counters, and an allocation per key showed up in every click's cost).
+        // One command buffer, the keys written into it straight from the plugin's.
         let prefix = Self::key(namespace, "");
-        let key_bytes: usize = deltas.iter().map(|(key, _)| prefix.len() + key.len()).sum();
-        let mut cmd = redis::Cmd::with_capacity(3 + 2 * deltas.len() + 1, key_bytes + 24 * deltas.len() + 64);
-        cmd.arg("EVALSHA").arg(INCR_MANY_SCRIPT.get_hash()).arg(deltas.len());
+        let key_bytes = prefix.len() * counters.len() + counters.key_bytes();
+        let mut cmd = redis::Cmd::with_capacity(3 + 2 * counters.len() + 1, key_bytes + 24 * counters.len() + 64);
+        cmd.arg("EVALSHA").arg(INCR_MANY_SCRIPT.get_hash()).arg(counters.len());
         let mut key = prefix.into_bytes();
         let prefix_len = key.len();
-        for (name, _) in deltas {
+        for (name, _) in counters.iter() {
             key.truncate(prefix_len);
             key.extend_from_slice(name.as_bytes());
             cmd.arg(&key[..]);
         }
         // NX in the script: the expiry is set when the counter is created, not pushed back by every increment.
         cmd.arg(ttl.map_or(0, millis));
-        for (_, delta) in deltas {
-            cmd.arg(*delta);
+        for (_, delta) in counters.iter() {
+            cmd.arg(delta);
         }
         let mut conn = self.0.clone();
-        match cmd.query_async(&mut conn).await {
+        let reply: Vec<u8> = match cmd.query_async(&mut conn).await {
             Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
                 // Redis restarted or was flushed since the script was last loaded.
                 INCR_MANY_SCRIPT.load_async(&mut conn).await.map_err(kv_error)?;
-                cmd.query_async(&mut conn).await.map_err(kv_error)
+                cmd.query_async(&mut conn).await.map_err(kv_error)?
             }
-            result => result.map_err(kv_error),
-        }
+            result => result.map_err(kv_error)?,
+        };
+        incr_many_values(&reply, counters.len())
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError> {

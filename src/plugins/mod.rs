@@ -40,7 +40,7 @@ pub use config::{
 };
 pub use error::{CallFailure, KvError, PluginError};
 pub use host::{PluginHost, PluginInfo};
-pub use kv::{MAX_KEY_LEN, MAX_VALUE_LEN, MemoryKv, PluginKv};
+pub use kv::{Counters, MAX_INCR_MANY, MAX_KEY_LEN, MAX_VALUE_LEN, MemoryKv, PluginKv};
 pub use kv_backends::{RedisKv, StoreKv};
 pub use link_policy::LinkDecision;
 pub use runtime::{ComponentReport, INTERFACE_VERSION, PluginRuntime, RuntimeOptions, check_component};

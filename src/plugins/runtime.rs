@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::{HostState, Plugin};
+use super::bindings::{HostState, Plugin, add_incr_many_to_linker};
 use super::config::Hook;
 use super::error::PluginError;
 use super::stats::BreakerOptions;
@@ -109,6 +109,7 @@ impl PluginRuntime {
 
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(engine_error)?;
+        add_incr_many_to_linker(&mut linker).map_err(engine_error)?;
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
 
         let ticker = EpochTicker::start(&engine, options.epoch_tick)
@@ -264,9 +265,12 @@ fn store_cached(component: &Component, path: &Path) {
     }
 }
 
-/// Advances the engine's epoch every `tick` while some plugin call runs, so a guest's deadline can pass; between
-/// calls it sleeps. A thread waking every millisecond for nothing cost more of a busy server's core than the
-/// analytics calls it guards (each wake-up is a context switch, and on a virtual machine an expensive one).
+/// Advances the engine's epoch every `tick` while some guest code runs, so a guest's deadline can pass; otherwise
+/// it sleeps. A thread waking every millisecond for nothing cost more of a busy server's core than the analytics
+/// calls it guards (each wake-up is a context switch, and on a virtual machine an expensive one). A guest waiting
+/// for a host call (a key-value round trip) does not count as running: epochs are only checked in guest code, and
+/// the call's wall-clock timeout bounds the wait. Cheap to clone.
+#[derive(Clone)]
 pub(crate) struct EpochTicker {
     thread: std::thread::Thread,
     state: Arc<TickerState>,
@@ -274,9 +278,9 @@ pub(crate) struct EpochTicker {
 
 #[derive(Default)]
 struct TickerState {
-    /// Calls running now.
-    calls: AtomicUsize,
-    /// Set while the ticker is (about to be) parked: a call that starts then must wake it.
+    /// Guests running now.
+    running: AtomicUsize,
+    /// Set while the ticker is (about to be) parked: a guest that starts then must wake it.
     parked: AtomicBool,
 }
 
@@ -293,11 +297,12 @@ impl EpochTicker {
                     Some(engine) => engine.increment_epoch(),
                     None => break,
                 }
-                // SeqCst on both sides (`parked` then `calls` here, `calls` then `parked` in `running`): either
-                // this thread sees the new call, or the caller sees `parked` and unparks it. A wake-up without a
-                // call (the timeout, a spurious one) costs one extra tick; the timeout notices a dropped engine.
+                // SeqCst on both sides (`parked` then `running` here, `running` then `parked` in `resume`):
+                // either this thread sees the new guest, or the guest sees `parked` and unparks it. A wake-up
+                // without a guest (the timeout, a spurious one) costs one extra tick; the timeout notices a
+                // dropped engine.
                 shared.parked.store(true, SeqCst);
-                if shared.calls.load(SeqCst) == 0 {
+                if shared.running.load(SeqCst) == 0 {
                     std::thread::park_timeout(Duration::from_secs(1));
                 }
                 shared.parked.store(false, SeqCst);
@@ -306,21 +311,40 @@ impl EpochTicker {
         Ok(Self { thread: handle.thread().clone(), state })
     }
 
-    /// Marks a call as running until the guard is dropped: the epoch advances meanwhile.
-    pub(crate) fn running(&self) -> CallRunning<'_> {
-        self.state.calls.fetch_add(1, SeqCst);
+    /// Marks a plugin call as running until the guard is dropped: the epoch advances meanwhile.
+    pub(crate) fn running(&self) -> GuestRunning<'_> {
+        self.resume();
+        GuestRunning(self)
+    }
+
+    /// Marks a running guest as waiting for the host until the guard is dropped.
+    pub(crate) fn waiting(&self) -> GuestWaiting<'_> {
+        self.state.running.fetch_sub(1, SeqCst);
+        GuestWaiting(self)
+    }
+
+    fn resume(&self) {
+        self.state.running.fetch_add(1, SeqCst);
         if self.state.parked.load(SeqCst) {
             self.thread.unpark();
         }
-        CallRunning(&self.state)
     }
 }
 
 /// A running plugin call, from [`EpochTicker::running`].
-pub(crate) struct CallRunning<'a>(&'a TickerState);
+pub(crate) struct GuestRunning<'a>(&'a EpochTicker);
 
-impl Drop for CallRunning<'_> {
+impl Drop for GuestRunning<'_> {
     fn drop(&mut self) {
-        self.0.calls.fetch_sub(1, SeqCst);
+        self.0.state.running.fetch_sub(1, SeqCst);
+    }
+}
+
+/// A guest waiting for a host call, from [`EpochTicker::waiting`].
+pub(crate) struct GuestWaiting<'a>(&'a EpochTicker);
+
+impl Drop for GuestWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.resume();
     }
 }

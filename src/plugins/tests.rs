@@ -283,6 +283,23 @@ async fn guest_cannot_read_the_filesystem() {
 }
 
 #[tokio::test]
+async fn incr_many_reads_the_guests_counters_and_refuses_oversized_calls() {
+    let host = probe();
+    let incr = |count: usize, length: usize| {
+        let host = host.clone();
+        async move { host.check_link(&format!("incr:{count}:{length}"), None).await.expect("answered") }
+    };
+
+    assert_eq!(incr(3, 5).await, LinkDecision::Rewrite("1,2,3".to_owned()));
+    assert_eq!(incr(4, 5).await, LinkDecision::Rewrite("2,4,6,4".to_owned()), "the same keys count on");
+    let too_many = incr(MAX_INCR_MANY + 1, 4).await;
+    let too_long = incr(1, MAX_KEY_LEN + 1).await;
+
+    assert!(matches!(&too_many, LinkDecision::Deny { reason, .. } if reason.contains("at most")), "{too_many:?}");
+    assert!(matches!(&too_long, LinkDecision::Deny { reason, .. } if reason.contains("kv keys")), "{too_long:?}");
+}
+
+#[tokio::test]
 async fn guest_cannot_open_a_socket() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
     listener.set_nonblocking(true).expect("nonblocking");

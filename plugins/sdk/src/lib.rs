@@ -126,9 +126,20 @@ pub mod kv {
     pub fn incr(key: &str, delta: i64, ttl_ms: Option<u64>) -> Result<i64, String> {
         raw::incr(key, delta, ttl_ms)
     }
-    /// Adds each delta to its key in one round trip; returns the new values in order.
+    /// Most counters the host takes in one `incr-many` call.
+    pub const MAX_INCR_MANY: usize = 4096;
+
+    /// Adds each delta to its key, in one round trip per [`MAX_INCR_MANY`] counters; returns the new values in
+    /// order. On an error, the calls before it have been applied.
     pub fn incr_many(deltas: &[(String, i64)], ttl_ms: Option<u64>) -> Result<Vec<i64>, String> {
-        raw::incr_many(deltas, ttl_ms)
+        if deltas.len() <= MAX_INCR_MANY {
+            return raw::incr_many(deltas, ttl_ms);
+        }
+        let mut values = Vec::with_capacity(deltas.len());
+        for chunk in deltas.chunks(MAX_INCR_MANY) {
+            values.extend(raw::incr_many(chunk, ttl_ms)?);
+        }
+        Ok(values)
     }
     pub fn delete(key: &str) -> Result<(), String> {
         raw::delete(key)

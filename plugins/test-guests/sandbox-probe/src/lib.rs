@@ -5,9 +5,13 @@
 //! - `dir:<path>`: list a directory, the same way;
 //! - `tcp:<addr>`: open a TCP connection → `rewrite(connected)` or
 //!   `deny(net: <error>)`;
-//! - `env:`: count environment variables and args → `deny(env: <n>)`.
+//! - `env:`: count environment variables and args → `deny(env: <n>)`;
+//! - `incr:<count>:<key length>`: one `kv.incr-many` call adding `i + 1` to the i-th of `count` keys of that
+//!   length → `rewrite(<the new values, comma-separated>)` or `deny(kv: <error>)`.
 blink_plugin_sdk::generate!("link-policy-plugin", "../../wit");
 
+// The raw import, not the SDK wrapper (which splits long lists): the probe tests the host's own limits.
+use blink_plugin_sdk::bindings::blink::plugin::kv;
 use exports::blink::plugin::link_policy::{Decision, Guest};
 
 struct SandboxProbe;
@@ -30,6 +34,16 @@ impl Guest for SandboxProbe {
             return match std::net::TcpStream::connect(addr) {
                 Ok(_) => Decision::Rewrite("connected".to_owned()),
                 Err(e) => Decision::Deny(format!("net: {e}")),
+            };
+        }
+        if let Some((count, length)) = url.strip_prefix("incr:").and_then(|spec| spec.split_once(':')) {
+            let (Ok(count), Ok(length)) = (count.parse::<usize>(), length.parse::<usize>()) else {
+                return Decision::Deny("bad incr probe".to_owned());
+            };
+            let deltas: Vec<(String, i64)> = (0..count).map(|i| (format!("{i:0>length$}"), i as i64 + 1)).collect();
+            return match kv::incr_many(&deltas, None) {
+                Ok(values) => Decision::Rewrite(values.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+                Err(e) => Decision::Deny(format!("kv: {e}")),
             };
         }
         if url.starts_with("env:") {
