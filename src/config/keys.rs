@@ -246,7 +246,7 @@ pub const KEYS: &[KeyDoc] = &[
         "10000",
         "Click events waiting for analytics plugins; more are dropped (and counted), never awaited.",
     ),
-    key("analytics.batch_size", &[], "256", "Click events handed to analytics plugins per call."),
+    key("analytics.batch_size", &[], "1024", "Click events handed to analytics plugins per call."),
     key("analytics.workers", &[], "1", "Tasks delivering click batches to analytics plugins."),
     key(
         "plugin_runtime.cache_dir",

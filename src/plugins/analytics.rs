@@ -92,7 +92,7 @@ impl Default for AnalyticsOptions {
     fn default() -> Self {
         Self {
             queue_capacity: 10_000,
-            batch_size: 256,
+            batch_size: 1024,
             linger: Duration::from_millis(50),
             workers: 1,
             recycle_after: 100,

@@ -129,6 +129,7 @@ impl Queue {
         }
         filling.events.push(event);
         filling.enqueued += 1;
+        prefetch_next_slot(&filling.events);
         match filling.events.len() {
             1 => self.wake.notify_one(),
             // With no room for it now, the full batch stays here: the next click or the linger tries again.
@@ -212,6 +213,26 @@ impl Queue {
         QueueStats { enqueued, dropped, batches: self.batches.load(Relaxed), delivered: self.delivered.load(Relaxed) }
     }
 }
+
+/// Asks the CPU to bring the slot the shard's next click will be written to into cache. A batch buffer is cold
+/// when it is filled (the worker emptied it thousands of requests ago), and the click's write miss then
+/// stalled the lock's release, which must wait for earlier stores: about a tenth of a microsecond per click,
+/// more than the rest of recording it. Fetched now, the line is there when the next click comes.
+#[cfg(target_arch = "x86_64")]
+fn prefetch_next_slot(events: &Vec<ClickEvent>) {
+    if events.len() < events.capacity() {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let start = events.as_ptr().wrapping_add(events.len()).cast::<i8>();
+        // A prefetch is a hint: it cannot fault, whatever the address.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(start);
+            _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(size_of::<ClickEvent>() - 1));
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch_next_slot(_: &Vec<ClickEvent>) {}
 
 /// The producer side, for the redirect path. Cheap to clone.
 #[derive(Clone)]

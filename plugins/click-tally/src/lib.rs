@@ -36,20 +36,19 @@ impl Guest for ClickTally {
                 referrers.push((key(&["referrer:", link_id, ":", referrer[0].1]), referrer.len() as i64));
             }
         }
-        // Two round trips per batch, however many links it touches.
-        let mut failures = 0;
-        if kv::incr_many(&clicks, None).is_err() {
-            failures += clicks.len();
+        // One round trip per batch, however many links it touches; two when referrer counters expire.
+        let links = clicks.len();
+        if ttl_ms.is_none() {
+            clicks.append(&mut referrers);
         }
-        if kv::incr_many(&referrers, ttl_ms).is_err() {
-            failures += referrers.len();
+        let mut failures = 0;
+        for (counters, ttl_ms) in [(clicks, None), (referrers, ttl_ms)] {
+            if !counters.is_empty() && kv::incr_many(&counters, ttl_ms).is_err() {
+                failures += counters.len();
+            }
         }
         let top = top.map(|(count, slug)| format!("{slug}={count}")).unwrap_or_default();
-        log::info(&format!(
-            "tallied {} clicks on {} links (top {top}); {failures} store errors",
-            events.len(),
-            clicks.len(),
-        ));
+        log::info(&format!("tallied {} clicks on {} links (top {top}); {failures} store errors", events.len(), links,));
     }
 }
 
