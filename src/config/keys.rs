@@ -243,11 +243,11 @@ pub const KEYS: &[KeyDoc] = &[
     key(
         "analytics.queue_capacity",
         &[],
-        "10000",
+        "50000",
         "Click events waiting for analytics plugins; more are dropped (and counted), never awaited.",
     ),
     key("analytics.batch_size", &[], "1024", "Click events handed to analytics plugins per call."),
-    key("analytics.workers", &[], "1", "Tasks delivering click batches to analytics plugins."),
+    key("analytics.workers", &[], "2", "Tasks delivering click batches to analytics plugins."),
     key(
         "plugin_runtime.cache_dir",
         &[],

@@ -73,7 +73,7 @@ pub struct AnalyticsConfig {
 
 impl Default for AnalyticsConfig {
     fn default() -> Self {
-        Self { country_header: "cf-ipcountry".into(), queue_capacity: 10_000, batch_size: 1024, workers: 1 }
+        Self { country_header: "cf-ipcountry".into(), queue_capacity: 50_000, batch_size: 1024, workers: 2 }
     }
 }
 

@@ -91,10 +91,10 @@ pub struct AnalyticsOptions {
 impl Default for AnalyticsOptions {
     fn default() -> Self {
         Self {
-            queue_capacity: 10_000,
+            queue_capacity: 50_000,
             batch_size: 1024,
             linger: Duration::from_millis(50),
-            workers: 1,
+            workers: 2,
             recycle_after: 100,
         }
     }
