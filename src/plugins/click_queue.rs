@@ -1,7 +1,7 @@
 //! The click queue between the redirect path and the analytics workers: bounded, and a click never waits.
 //!
 //! Clicks are gathered into batches where they are recorded: each thread fills the batch of its own shard (an
-//! uncontended lock and a push into a buffer that is warm in cache), and full batches are handed to the workers
+//! uncontended lock and a push into a slot fetched into cache beforehand), and full batches are handed to the workers
 //! through a bounded queue of batches; emptied buffers come back for reuse. A queue of single events made every
 //! click write a cold slot of a megabyte-sized ring, which cost more than the rest of the click together.
 
