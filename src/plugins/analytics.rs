@@ -171,12 +171,9 @@ impl Worker {
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let queue = self.queue.clone();
         'running: loop {
-            // Full batches go at once.
-            while let Some(batch) = queue.take_full() {
-                self.deliver(batch).await;
-            }
+            self.deliver_full().await;
             if queue.has_partial() {
-                // Partial ones after `linger`, unless a full batch comes first.
+                // Partial batches go after `linger`, unless a full batch comes first.
                 let lingering = tokio::time::sleep(self.options.linger);
                 tokio::pin!(lingering);
                 loop {
@@ -186,9 +183,7 @@ impl Worker {
                         _ = shutdown.changed() => break 'running,
                     }
                 }
-                for batch in queue.take_partial() {
-                    self.deliver(batch).await;
-                }
+                self.deliver_partial().await;
             } else {
                 // A wake-up can be stale (for events another worker took): the loop looks again.
                 tokio::select! {
@@ -198,10 +193,20 @@ impl Worker {
             }
         }
         // Shutting down: the queue takes no more events; deliver what it holds.
-        while let Some(batch) = queue.take_full() {
+        self.deliver_full().await;
+        self.deliver_partial().await;
+    }
+
+    /// Delivers every full batch waiting, at once.
+    async fn deliver_full(&mut self) {
+        while let Some(batch) = self.queue.take_full() {
             self.deliver(batch).await;
         }
-        for batch in queue.take_partial() {
+    }
+
+    /// Delivers what the shards hold, full batch or not.
+    async fn deliver_partial(&mut self) {
+        for batch in self.queue.take_partial() {
             self.deliver(batch).await;
         }
     }

@@ -141,8 +141,7 @@ impl Queue {
 
     /// Moves the shard's batch to the full queue, if it has room; false if not.
     fn hand_over(&self, filling: &mut Filling) -> bool {
-        let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(self.batch_size));
-        let batch = std::mem::replace(&mut filling.events, next);
+        let batch = std::mem::replace(&mut filling.events, self.empty_buffer());
         match self.full.push(batch) {
             Ok(()) => {
                 self.wake.notify_one();
@@ -177,8 +176,7 @@ impl Queue {
         for shard in &self.shards {
             let mut filling = Self::lock(shard);
             if !filling.events.is_empty() {
-                let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(self.batch_size));
-                taken.push(std::mem::replace(&mut filling.events, next));
+                taken.push(std::mem::replace(&mut filling.events, self.empty_buffer()));
             }
         }
         taken
@@ -190,6 +188,11 @@ impl Queue {
         self.delivered.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Relaxed);
         batch.clear();
         self.recycle(batch);
+    }
+
+    /// A buffer for a shard's next batch: a recycled one when there is one.
+    fn empty_buffer(&self) -> Vec<ClickEvent> {
+        self.spare.pop().unwrap_or_else(|| Vec::with_capacity(self.batch_size))
     }
 
     fn recycle(&self, buffer: Vec<ClickEvent>) {

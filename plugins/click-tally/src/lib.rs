@@ -48,7 +48,7 @@ impl Guest for ClickTally {
             }
         }
         let top = top.map(|(count, slug)| format!("{slug}={count}")).unwrap_or_default();
-        log::info(&format!("tallied {} clicks on {} links (top {top}); {failures} store errors", events.len(), links,));
+        log::info(&format!("tallied {} clicks on {links} links (top {top}); {failures} store errors", events.len()));
     }
 }
 
