@@ -13,7 +13,9 @@ pub mod ratelimit;
 pub mod scrape;
 pub mod server;
 pub mod state;
+pub mod storage;
 pub mod store;
 pub mod telemetry;
+pub mod users;
 
 pub use http::app;

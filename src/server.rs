@@ -57,7 +57,7 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let redis = config.redis.url.as_ref().map(|url| redis::Client::open(url.expose())).transpose()?;
     let plugins = start_plugins(&config, &store, redis.as_ref()).await?;
     let authenticator =
-        Authenticator::new(&config, store.clone()).map_err(|error| StartError::Auth(error.to_string()))?;
+        Authenticator::new(&config, Arc::new(store.clone())).map_err(|error| StartError::Auth(error.to_string()))?;
     let scraper = config.links.scrape.then(|| scraper(&config)).transpose()?;
     Ok(AppState::new(config, store, redis, plugins, authenticator, scraper))
 }

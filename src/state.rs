@@ -15,6 +15,7 @@ use crate::plugins::ServerPlugins;
 use crate::ratelimit::RateLimiter;
 use crate::scrape::Scraper;
 use crate::store::Store;
+use crate::users::UserService;
 
 /// Shared application state. Cloning it (poem does, once per request) costs one reference-count increment.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct Shared {
     pub redis: Option<redis::Client>,
     /// Links and their rules; tells the redirect cache about every change.
     pub links: LinkService,
+    /// Users and their rules.
+    pub users: UserService,
     /// Resolved slugs, so hot links never touch the database.
     pub redirects: RedirectCache,
     /// `Cache-Control` of the not-found page, rendered once.
@@ -40,8 +43,6 @@ pub struct Shared {
     pub country_header: HeaderName,
     /// Turns `Authorization` headers into callers.
     pub authenticator: Authenticator,
-    /// Fetches metadata of new links' pages, unless `[links] scrape = false`.
-    pub scraper: Option<Scraper>,
     /// Counts requests; shared through Redis when configured, connected on first use.
     rate_limiter: OnceCell<RateLimiter>,
 }
@@ -57,11 +58,15 @@ impl AppState {
         scraper: Option<Scraper>,
     ) -> Self {
         let redirects = RedirectCache::new(&config.cache);
-        let mut links = LinkService::new(&config, store.clone(), &http::reserved_paths())
+        let mut links = LinkService::new(&config, Arc::new(store.clone()), &http::reserved_paths())
             .with_listener(Arc::new(redirects.clone()));
+        if let Some(scraper) = scraper {
+            links = links.with_pages(Arc::new(scraper));
+        }
         if let Some(plugins) = &plugins {
             links = links.with_hooks(plugins.clone());
         }
+        let users = UserService::new(Arc::new(store.clone()));
         let not_found_cache_control = http::not_found_cache_control(config.cache.not_found_max_age.get().as_secs());
         let country_header = HeaderName::from_bytes(config.analytics.country_header.as_bytes())
             .unwrap_or(HeaderName::from_static("cf-ipcountry"));
@@ -70,12 +75,12 @@ impl AppState {
             store,
             redis,
             links,
+            users,
             redirects,
             not_found_cache_control,
             plugins,
             country_header,
             authenticator,
-            scraper,
             rate_limiter: OnceCell::new(),
         }))
     }

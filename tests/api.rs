@@ -3,7 +3,9 @@
 
 mod common;
 
+use blink::auth::{CredentialStore, NewTokenRecord, Role};
 use blink::config::Config;
+use blink::users::{UserPatch, UserStore};
 use chrono::Utc;
 use common::{TestApp, TestDb, every_backend};
 use reqwest::{Method, StatusCode};
@@ -16,11 +18,14 @@ struct Caller {
 
 async fn user_with_token(app: &TestApp, id: &str, role: &str, scopes: &str) -> Caller {
     let store = &app.state.store;
-    store.upsert_user(id, Some(id), Utc::now()).await.expect("user");
-    let update = blink::store::UserUpdate { name: Some(id), role, deactivated: false, now: Utc::now() };
-    store.update_user(id, &update).await.expect("role");
+    store.ensure_user(id, id, Utc::now()).await.expect("user");
+    let role = Role::parse(role).expect("a role");
+    if role != Role::User {
+        let promote = UserPatch { role: Some(role), ..UserPatch::default() };
+        store.update_user(id, &promote, Utc::now()).await.expect("role");
+    }
     let token = blink::auth::tokens::generate();
-    let record = blink::store::NewTokenRecord {
+    let record = NewTokenRecord {
         user_id: id,
         name: "test",
         token_prefix: &token.prefix,
@@ -109,28 +114,68 @@ async fn creating_a_link_answers_201_then_200_for_the_same_normalized_url() {
 }
 
 #[tokio::test]
-async fn anyone_reads_links_but_only_signed_in_callers_create() {
-    let db = TestDb::sqlite();
-    let app = spawn(&db).await;
-    let alice = user_with_token(&app, "alice", "user", "link:*").await;
-    let link = json_of(
-        call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": "https://example.com"}))).await,
-    )
-    .await;
-    let id = link["id"].as_str().unwrap();
+async fn anonymous_callers_get_401_on_every_api_route_but_the_documents() {
+    for db in every_backend().await {
+        let app = spawn(&db).await;
+        let alice = user_with_token(&app, "alice", "user", "link:*").await;
+        let link =
+            call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": "https://example.com"})));
+        let id = json_of(link.await).await["id"].as_str().unwrap().to_owned();
+        let anonymous = [
+            (Method::GET, "/links".to_owned(), None),
+            (Method::GET, format!("/links/{id}"), None),
+            (Method::POST, "/links".to_owned(), Some(json!({"originalUrl": "https://example.org"}))),
+            (Method::PUT, format!("/links/{id}"), Some(json!({"meta": {"title": "x"}}))),
+            (Method::DELETE, format!("/links/{id}"), None),
+            (Method::GET, "/user".to_owned(), None),
+            (Method::GET, "/users".to_owned(), None),
+            (Method::GET, "/users/alice".to_owned(), None),
+            (Method::GET, "/users/alice/links".to_owned(), None),
+            (Method::PUT, "/users/alice".to_owned(), Some(json!({"name": "x"}))),
+        ];
+        for (method, path, body) in anonymous {
+            let response = call(&app, method.clone(), &path, None, body).await;
+            assert!(response.headers().contains_key("www-authenticate"), "{method} {path}");
+            let problem = assert_problem(response, StatusCode::UNAUTHORIZED, "sign in").await;
+            assert!(!problem.to_string().contains("example.com"), "{method} {path} leaks a target: {problem}");
+        }
+        assert_eq!(app.get("/api/openapi.json").await.status(), StatusCode::OK);
+        assert_eq!(app.get("/api/docs").await.status(), StatusCode::OK);
 
+        let bogus = Caller { token: "blink_0000000000000000000000000000000000000000".into() };
+        assert_problem(
+            call(&app, Method::GET, "/links", Some(&bogus), None).await,
+            StatusCode::UNAUTHORIZED,
+            "unknown",
+        )
+        .await;
+        let garbage = app
+            .client
+            .get(format!("{}/api/links", app.base))
+            .header("authorization", "Basic abc")
+            .send()
+            .await
+            .unwrap();
+        assert_problem(garbage, StatusCode::UNAUTHORIZED, "Bearer").await;
+        app.stop().await;
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn public_read_lets_anonymous_callers_read_links_and_nothing_more() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.api.public_read = true;
+    let app = TestApp::spawn(config).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    let link = call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": "https://example.com"})));
+    let id = json_of(link.await).await["id"].as_str().unwrap().to_owned();
     assert_eq!(call(&app, Method::GET, "/links", None, None).await.status(), StatusCode::OK);
     assert_eq!(call(&app, Method::GET, &format!("/links/{id}"), None, None).await.status(), StatusCode::OK);
-    let refused = call(&app, Method::POST, "/links", None, Some(json!({"originalUrl": "https://example.org"}))).await;
-    assert!(refused.headers().contains_key("www-authenticate"));
-    assert_problem(refused, StatusCode::UNAUTHORIZED, "sign in").await;
-
-    let bogus = Caller { token: "blink_0000000000000000000000000000000000000000".into() };
-    assert_problem(call(&app, Method::GET, "/links", Some(&bogus), None).await, StatusCode::UNAUTHORIZED, "unknown")
-        .await;
-    let garbage =
-        app.client.get(format!("{}/api/links", app.base)).header("authorization", "Basic abc").send().await.unwrap();
-    assert_problem(garbage, StatusCode::UNAUTHORIZED, "Bearer").await;
+    let create = call(&app, Method::POST, "/links", None, Some(json!({"originalUrl": "https://example.org"})));
+    assert_problem(create.await, StatusCode::UNAUTHORIZED, "sign in").await;
+    assert_problem(call(&app, Method::GET, "/users", None, None).await, StatusCode::UNAUTHORIZED, "sign in").await;
     app.stop().await;
 }
 
@@ -232,15 +277,16 @@ async fn lists_take_react_admin_parameters_and_answer_content_range() {
             )
             .await;
         }
-        let page = call(&app, Method::GET, r#"/links?range=[1,2]&sort=["originalUrl","ASC"]"#, None, None).await;
+        let page =
+            call(&app, Method::GET, r#"/links?range=[1,2]&sort=["originalUrl","ASC"]"#, Some(&alice), None).await;
         assert_eq!(page.headers()["content-range"], "links 1-2/5");
         let body = json_of(page).await;
         let urls: Vec<&str> = body.as_array().unwrap().iter().map(|l| l["originalUrl"].as_str().unwrap()).collect();
         assert_eq!(urls, ["https://example.com/1", "https://example.com/2"]);
 
-        let filtered = call(&app, Method::GET, r#"/links?filter={"creatorId":"nobody"}"#, None, None).await;
+        let filtered = call(&app, Method::GET, r#"/links?filter={"creatorId":"nobody"}"#, Some(&alice), None).await;
         assert_eq!(filtered.headers()["content-range"], "links */0");
-        let searched = call(&app, Method::GET, "/links?q=example.com/3", None, None).await;
+        let searched = call(&app, Method::GET, "/links?q=example.com/3", Some(&alice), None).await;
         assert_eq!(json_of(searched).await.as_array().map(Vec::len), Some(1));
 
         assert_problem(
@@ -250,13 +296,13 @@ async fn lists_take_react_admin_parameters_and_answer_content_range() {
         )
         .await;
         assert_problem(
-            call(&app, Method::GET, r#"/links?filter={"secret":1}"#, None, None).await,
+            call(&app, Method::GET, r#"/links?filter={"secret":1}"#, Some(&alice), None).await,
             StatusCode::BAD_REQUEST,
             "secret",
         )
         .await;
         assert_problem(
-            call(&app, Method::GET, "/links?range=oops", None, None).await,
+            call(&app, Method::GET, "/links?range=oops", Some(&alice), None).await,
             StatusCode::BAD_REQUEST,
             "range",
         )
@@ -309,7 +355,7 @@ async fn link_policies_hold_over_http() {
         .await;
     assert_eq!(call(&app, Method::DELETE, &path, Some(&root), None).await.status(), StatusCode::NO_CONTENT);
     assert_problem(call(&app, Method::DELETE, &path, Some(&root), None).await, StatusCode::NOT_FOUND, "").await;
-    assert_problem(call(&app, Method::GET, &path, None, None).await, StatusCode::NOT_FOUND, "").await;
+    assert_problem(call(&app, Method::GET, &path, Some(&root), None).await, StatusCode::NOT_FOUND, "").await;
     app.stop().await;
 }
 
@@ -424,14 +470,15 @@ async fn rate_limits_answer_429_with_headers() {
     let mut config = db.config();
     config.rate_limit.short_max = 3;
     let app = TestApp::spawn(config).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
     for expected_remaining in ["2", "1", "0"] {
-        let response = call(&app, Method::GET, "/links", None, None).await;
+        let response = call(&app, Method::GET, "/links", Some(&alice), None).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["ratelimit-limit"], "3");
         assert_eq!(response.headers()["ratelimit-remaining"], expected_remaining);
         assert_eq!(response.headers()["x-ratelimit-remaining"], expected_remaining);
     }
-    let limited = call(&app, Method::GET, "/links", None, None).await;
+    let limited = call(&app, Method::GET, "/links", Some(&alice), None).await;
     assert!(limited.headers().contains_key("retry-after"));
     assert!(limited.headers().contains_key("x-ratelimit-reset"));
     assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "Too many").await;
@@ -573,7 +620,7 @@ async fn session_requests_that_change_state_need_the_csrf_token() {
     let db = TestDb::sqlite();
     let app = spawn(&db).await;
     let store = &app.state.store;
-    store.upsert_user("carol", Some("Carol"), Utc::now()).await.unwrap();
+    store.ensure_user("carol", "Carol", Utc::now()).await.unwrap();
     let session = blink::auth::sessions::start(store, "carol", Utc::now(), Utc::now() + chrono::Duration::hours(1))
         .await
         .unwrap();
@@ -649,5 +696,177 @@ async fn a_taken_custom_slug_is_a_409_naming_the_field() {
         .await
         .unwrap();
     assert_problem(not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_changes_of_different_fields_all_stick() {
+    for db in every_backend().await {
+        let mut config = db.config();
+        config.rate_limit.enabled = false;
+        let app = TestApp::spawn(config).await;
+        let alice = user_with_token(&app, "alice", "user", "link:*").await;
+        for round in 0..25 {
+            let url = format!("https://example.com/race/{round}");
+            let link = call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": url})));
+            let id = json_of(link.await).await["id"].as_str().unwrap().to_owned();
+            let path = format!("/links/{id}");
+            let title = format!("title {round}");
+            let (meta, status) = tokio::join!(
+                call(&app, Method::PUT, &path, Some(&alice), Some(json!({"meta": {"title": title}}))),
+                call(&app, Method::PUT, &path, Some(&alice), Some(json!({"redirectStatus": 307}))),
+            );
+            assert_eq!((meta.status(), status.status()), (StatusCode::OK, StatusCode::OK));
+            let stored = json_of(call(&app, Method::GET, &path, Some(&alice), None).await).await;
+            assert_eq!((&stored["meta"]["title"], &stored["redirectStatus"]), (&json!(title), &json!(307)), "{round}");
+        }
+        app.stop().await;
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn an_active_superuser_always_remains_and_none_is_ever_deactivated() {
+    for db in every_backend().await {
+        let app = spawn(&db).await;
+        // The `api` user is the only superuser of a new database; its token acts for it.
+        let api = user_with_token(&app, "api", "superuser", "*:*").await;
+        let put = async |user: &str, body: Value| {
+            call(&app, Method::PUT, &format!("/users/{user}"), Some(&api), Some(body)).await
+        };
+        assert_problem(put("api", json!({"role": "user"})).await, StatusCode::CONFLICT, "no active superuser").await;
+        assert_eq!(json_of(call(&app, Method::GET, "/users/api", Some(&api), None).await).await["role"], "superuser");
+
+        user_with_token(&app, "bob", "superuser", "*:*").await;
+        assert_eq!(put("bob", json!({"role": "user"})).await.status(), StatusCode::OK);
+        assert_eq!(put("bob", json!({"deactivated": true})).await.status(), StatusCode::OK);
+        assert_problem(put("bob", json!({"role": "superuser"})).await, StatusCode::CONFLICT, "reactivate").await;
+        let both = put("bob", json!({"role": "superuser", "deactivated": true})).await;
+        assert_problem(both, StatusCode::CONFLICT, "reactivate").await;
+        let bob = json_of(call(&app, Method::GET, "/users/bob", Some(&api), None).await).await;
+        assert_eq!((&bob["role"], &bob["deactivated"]), (&json!("user"), &json!(true)), "nothing changed");
+        let back = put("bob", json!({"role": "superuser", "deactivated": false})).await;
+        assert_eq!(json_of(back).await["role"], "superuser", "reactivated and promoted in one request");
+        assert_eq!(put("api", json!({"role": "user"})).await.status(), StatusCode::OK, "bob is still a superuser");
+        app.stop().await;
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn nul_characters_are_refused_as_client_errors_on_both_databases() {
+    for db in every_backend().await {
+        let app = spawn(&db).await;
+        let alice = user_with_token(&app, "alice", "user", "*:*").await;
+        let post = |body: Value| call(&app, Method::POST, "/links", Some(&alice), Some(body));
+        let with_meta = json!({"originalUrl": "https://example.com/nul", "meta": {"title": "a\u{0}b"}});
+        assert_problem(post(with_meta).await, StatusCode::BAD_REQUEST, "NUL").await;
+        let with_url = json!({"originalUrl": "https://example.com/a\u{0}b"});
+        assert!(post(with_url).await.status().is_client_error());
+        let name = call(&app, Method::PUT, "/users/alice", Some(&alice), Some(json!({"name": "x\u{0}"}))).await;
+        assert_problem(name, StatusCode::BAD_REQUEST, "NUL").await;
+        for path in
+            ["/links?q=%00", "/users?q=%00", r#"/links?filter={"q":"\u0000"}"#, r#"/users?filter={"id":["\u0000"]}"#]
+        {
+            assert_problem(call(&app, Method::GET, path, Some(&alice), None).await, StatusCode::BAD_REQUEST, "NUL")
+                .await;
+        }
+        for path in ["/links/%00", "/users/%00", "/users/a%00b/links"] {
+            assert_eq!(
+                call(&app, Method::GET, path, Some(&alice), None).await.status(),
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
+        app.stop().await;
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn targets_keep_escapes_whose_decoding_would_change_them() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    for (given, stored) in [
+        ("https://example.com/a%0Ab/c", "https://example.com/a%0Ab/c"),
+        ("https://example.com/a%25b", "https://example.com/a%25b"),
+        ("https://example.com/%7Ealice", "https://example.com/~alice"),
+    ] {
+        let link = call(&app, Method::POST, "/links", Some(&alice), Some(json!({"originalUrl": given}))).await;
+        let link = json_of(link).await;
+        assert_eq!(link["originalUrl"], stored, "{given}");
+        let redirect = app.get(&format!("/{}", link["id"].as_str().unwrap())).await;
+        assert_eq!(redirect.headers()["location"], stored, "{given}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn url_valued_metadata_must_be_http_urls() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    for (field, value) in [("logo", "javascript:alert(1)"), ("image", "data:image/png;base64,AAAA"), ("logo", "/rel")] {
+        let body = json!({"originalUrl": "https://example.com/meta", "meta": {field: value}});
+        let refused = call(&app, Method::POST, "/links", Some(&alice), Some(body)).await;
+        let problem = assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY, field).await;
+        assert_eq!(problem["errors"][0]["field"], "meta");
+    }
+    let body = json!({"originalUrl": "https://example.com/meta", "meta": {"image": "https://cdn.example/i.png"}});
+    let created = json_of(call(&app, Method::POST, "/links", Some(&alice), Some(body)).await).await;
+    assert_eq!(created["meta"]["image"], "https://cdn.example/i.png");
+    let id = created["id"].as_str().unwrap();
+    let change = json!({"meta": {"logo": "ftp://example.com/logo.png"}});
+    let refused = call(&app, Method::PUT, &format!("/links/{id}"), Some(&alice), Some(change)).await;
+    assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY, "logo").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shortening_a_shortened_url_with_a_new_slug_adds_it_or_says_why_not() {
+    for db in every_backend().await {
+        let app = spawn(&db).await;
+        let alice = user_with_token(&app, "alice", "user", "link:*").await;
+        let bob = user_with_token(&app, "bob", "user", "link:*").await;
+        let post = |caller, body: Value| call(&app, Method::POST, "/links", Some(caller), Some(body));
+        let first = json_of(post(&alice, json!({"originalUrl": "https://example.com/brand"})).await).await;
+        assert!(first.get("hash").is_none());
+
+        let refused = post(&bob, json!({"originalUrl": "https://example.com/brand", "hash": "bobs-slug"})).await;
+        let problem = assert_problem(refused, StatusCode::CONFLICT, "already shortened").await;
+        assert!(problem["detail"].as_str().unwrap().contains("creator"), "{problem}");
+
+        let added = post(&alice, json!({"originalUrl": "https://example.com/brand", "hash": "alices-slug"})).await;
+        assert_eq!(added.status(), StatusCode::OK);
+        let added = json_of(added).await;
+        assert_eq!((&added["id"], &added["hash"]), (&first["id"], &json!("alices-slug")));
+        assert_eq!(app.get("/alices-slug").await.headers()["location"], "https://example.com/brand");
+
+        let again = post(&alice, json!({"originalUrl": "https://example.com/brand", "hash": "another-one"})).await;
+        assert_problem(again, StatusCode::CONFLICT, "already has a custom slug").await;
+        let same = post(&alice, json!({"originalUrl": "https://example.com/brand", "hash": "alices-slug"})).await;
+        assert_eq!(same.status(), StatusCode::OK, "asking for the slug it has is no change");
+        app.stop().await;
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn with_the_database_down_clients_get_a_generic_503_with_the_request_id() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let app = spawn(&db).await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    db.drop_database().await;
+    for path in ["/links", "/user"] {
+        let response = call(&app, Method::GET, path, Some(&alice), None).await;
+        let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let problem = assert_problem(response, StatusCode::SERVICE_UNAVAILABLE, &request_id).await;
+        assert_eq!(problem["requestId"], request_id.as_str());
+        let text = problem.to_string().to_lowercase();
+        for internal in ["database error", "postgres", "connection", "line ", "sqlx", "blink_test"] {
+            assert!(!text.contains(internal), "`{internal}` reaches the client: {problem}");
+        }
+    }
     app.stop().await;
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use blink::auth::Caller;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -36,14 +38,15 @@ async fn spawn_with(db: &TestDb, plugins: Vec<PluginConfig>) -> TestApp {
 }
 
 fn new_link(url: &str, brand: Option<&str>) -> NewLink {
-    NewLink { url: url.into(), brand: brand.map(Into::into), creator_id: "api".into(), ..NewLink::default() }
+    NewLink { url: url.into(), brand: brand.map(Into::into), ..NewLink::default() }
 }
 
 #[tokio::test]
 async fn wordy_slugs_give_new_links_readable_slugs_that_redirect() {
     let db = TestDb::sqlite();
     let app = spawn_with(&db, vec![plugin("wordy", "wordy_slugs", &[])]).await;
-    let (link, _) = app.state.links.create(new_link("https://example.com/words", None)).await.unwrap();
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/words", None)).await.unwrap();
     let slug = link.brand.expect("the plugin made a slug");
     assert!(
         slug.contains('-') && slug.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit()),
@@ -61,13 +64,18 @@ async fn slug_guard_refuses_denied_brand_slugs_with_its_message() {
     let db = TestDb::sqlite();
     let settings = [("deny", "admin*, *login*"), ("message", "that slug is reserved here")];
     let app = spawn_with(&db, vec![plugin("guard", "slug_guard", &settings)]).await;
-    let refused = app.state.links.create(new_link("https://example.com/a", Some("admin-panel"))).await;
+    let refused =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/a", Some("admin-panel"))).await;
     match refused {
         Err(LinkError::SlugRefused(message)) => assert_eq!(message, "that slug is reserved here"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(app.get("/admin-panel").await.status(), 404);
-    app.state.links.create(new_link("https://example.com/a", Some("team-page"))).await.expect("allowed slug");
+    app.state
+        .links
+        .create(&Caller::operator(), new_link("https://example.com/a", Some("team-page")))
+        .await
+        .expect("allowed slug");
     assert_eq!(app.get("/team-page").await.status(), 301);
     app.stop().await;
 }
@@ -77,10 +85,11 @@ async fn domain_policy_blocks_domains_and_tags_links_with_utm_parameters() {
     let db = TestDb::sqlite();
     let settings = [("block", "evil.example"), ("utm:shop.example", "utm_source=blink&utm_medium=short")];
     let app = spawn_with(&db, vec![plugin("policy", "domain_policy", &settings)]).await;
-    let blocked = app.state.links.create(new_link("https://login.evil.example/x", None)).await;
+    let blocked = app.state.links.create(&Caller::operator(), new_link("https://login.evil.example/x", None)).await;
     assert!(matches!(&blocked, Err(LinkError::Denied(reason)) if reason.contains("evil.example")), "{blocked:?}");
 
-    let (link, _) = app.state.links.create(new_link("https://shop.example/item", None)).await.unwrap();
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://shop.example/item", None)).await.unwrap();
     let response = app.get(&format!("/{}", link.slug)).await;
     assert_eq!(response.status(), 301);
     let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
@@ -95,7 +104,8 @@ async fn device_redirect_sends_phones_to_the_app_stores() {
     let settings =
         [("ios", "https://apps.apple.com/app/id1"), ("android", "https://play.google.com/store/apps/details?id=x")];
     let app = spawn_with(&db, vec![plugin("devices", "device_redirect", &settings)]).await;
-    let (link, _) = app.state.links.create(new_link("https://example.com/app", None)).await.unwrap();
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/app", None)).await.unwrap();
     let url = format!("{}/{}", app.base, link.slug);
     let visit = |agent: &'static str| app.client.get(&url).header(USER_AGENT, agent).send();
 
@@ -113,7 +123,8 @@ async fn device_redirect_sends_phones_to_the_app_stores() {
 async fn click_tally_counts_clicks_in_its_key_value_store() {
     let db = TestDb::sqlite();
     let app = spawn_with(&db, vec![plugin("tally", "click_tally", &[])]).await;
-    let (link, _) = app.state.links.create(new_link("https://example.com/popular", None)).await.unwrap();
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/popular", None)).await.unwrap();
     for _ in 0..5 {
         let response = app
             .client
@@ -221,7 +232,8 @@ async fn click_tally_counts_in_redis_when_redis_is_configured() {
     config.redis.url = Some(redis_url.as_str().into());
     config.plugins = vec![plugin(&name, "click_tally", &[])];
     let app = TestApp::spawn(config).await;
-    let (link, _) = app.state.links.create(new_link("https://example.com/hot", None)).await.unwrap();
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/hot", None)).await.unwrap();
     for _ in 0..4 {
         assert_eq!(app.get(&format!("/{}", link.slug)).await.status(), 301);
     }

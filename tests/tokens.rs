@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::process::Output;
 
 use blink::auth::tokens;
-use blink::store::{NewTokenRecord, Store, TokenRecord, UserFilter, UserQuery, UserSort, UserUpdate};
+use blink::auth::{CredentialStore, NewTokenRecord, Role, TokenRecord};
+use blink::store::Store;
+use blink::users::{UserFilter, UserPatch, UserQuery, UserSort, UserStore, UserUpdate};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use common::process::blink;
 use common::{TestDb, every_backend};
@@ -46,6 +48,17 @@ async fn create_token(
     (token.plain, record)
 }
 
+/// Runs `sql` on the test database directly.
+async fn execute(db: &TestDb, sql: &str) {
+    if db.url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+    }
+}
+
 /// Every row of `api_tokens`, each column as text, joined.
 async fn raw_token_rows(db: &TestDb) -> Vec<String> {
     let sql = "SELECT CAST(id AS TEXT) || '|' || user_id || '|' || name || '|' || token_prefix || '|' || token_hash
@@ -80,15 +93,12 @@ async fn a_created_token_is_stored_only_as_its_hash_and_found_by_it() {
         assert!(!rows[0].contains(&plain[record.token_prefix.len()..]), "part of the secret is in the table");
         assert!(rows[0].contains(&tokens::hash(&plain)), "the hash is stored: {}", rows[0]);
 
-        let (found, user) = store
-            .find_active_token_by_hash(&tokens::hash(&plain), now)
-            .await
-            .unwrap()
-            .expect("the token is found by its hash");
+        let (found, user) =
+            store.active_token(&tokens::hash(&plain), now).await.unwrap().expect("the token is found by its hash");
         assert_eq!(found, record);
-        assert_eq!((user.id.as_str(), user.role.as_str(), user.deactivated), ("api", "superuser", false));
+        assert_eq!((user.id.as_str(), user.role), ("api", Role::Superuser));
         let other = tokens::generate();
-        assert_eq!(store.find_active_token_by_hash(&other.hash, now).await.unwrap(), None);
+        assert_eq!(store.active_token(&other.hash, now).await.unwrap(), None);
         store.close().await;
         db.drop_database().await;
     }
@@ -100,7 +110,7 @@ async fn expired_revoked_and_deactivated_users_tokens_are_not_found() {
         let store = migrated_store(&db).await;
         let now = now();
         let found = async |plain: &str, at: DateTime<Utc>| {
-            store.find_active_token_by_hash(&tokens::hash(plain), at).await.unwrap().map(|(token, _)| token.id)
+            store.active_token(&tokens::hash(plain), at).await.unwrap().map(|(token, _)| token.id)
         };
 
         let hour = TimeDelta::hours(1);
@@ -116,13 +126,13 @@ async fn expired_revoked_and_deactivated_users_tokens_are_not_found() {
         assert!(!store.revoke_token(record.id, now).await.unwrap(), "revoking again changes nothing");
         assert!(!store.revoke_token(9_999, now).await.unwrap(), "no such token");
         assert_eq!(found(&revoked, now).await, None);
-        assert_eq!(store.find_token(record.id).await.unwrap().and_then(|token| token.revoked_at.map(|_| ())), Some(()));
+        assert_eq!(store.token(record.id).await.unwrap().and_then(|token| token.revoked_at.map(|_| ())), Some(()));
 
-        let user = store.upsert_user("alice", Some("Alice"), now).await.unwrap();
+        store.ensure_user("alice", "Alice", now).await.unwrap();
         let (alices, _) = create_token(&store, "alice", None, now).await;
         assert!(found(&alices, now).await.is_some());
-        let update = UserUpdate { name: user.name.as_deref(), role: &user.role, deactivated: true, now };
-        store.update_user("alice", &update).await.unwrap().expect("alice exists");
+        let deactivate = UserPatch { deactivated: Some(true), ..UserPatch::default() };
+        assert!(matches!(store.update_user("alice", &deactivate, now).await.unwrap(), UserUpdate::Done(_)));
         assert_eq!(found(&alices, now).await, None, "a deactivated user's tokens stop working");
         store.close().await;
         db.drop_database().await;
@@ -138,10 +148,10 @@ async fn touching_a_token_records_when_it_was_last_used() {
         let used = created + TimeDelta::minutes(5);
         store.touch_token(record.id, used).await.unwrap();
         let last_used = |token: Option<TokenRecord>| token.and_then(|token| token.last_used_at);
-        assert_eq!(last_used(store.find_token(record.id).await.unwrap()), Some(used));
+        assert_eq!(last_used(store.token(record.id).await.unwrap()), Some(used));
         store.touch_token(record.id, used - TimeDelta::minutes(1)).await.unwrap();
-        assert_eq!(last_used(store.find_token(record.id).await.unwrap()), Some(used), "never moves backwards");
-        let (found, _) = store.find_active_token_by_hash(&tokens::hash(&plain), used).await.unwrap().unwrap();
+        assert_eq!(last_used(store.token(record.id).await.unwrap()), Some(used), "never moves backwards");
+        let (found, _) = store.active_token(&tokens::hash(&plain), used).await.unwrap().unwrap();
         assert_eq!(found.last_used_at, Some(used));
         store.close().await;
         db.drop_database().await;
@@ -153,7 +163,7 @@ async fn tokens_are_listed_per_user_and_go_with_their_user() {
     for db in every_backend().await {
         let store = migrated_store(&db).await;
         let now = now();
-        store.upsert_user("bob", None, now).await.unwrap();
+        store.ensure_user("bob", "Bob", now).await.unwrap();
         let (_, first) = create_token(&store, "api", None, now).await;
         let (_, second) = create_token(&store, "bob", None, now).await;
         let (_, third) = create_token(&store, "api", None, now).await;
@@ -167,41 +177,80 @@ async fn tokens_are_listed_per_user_and_go_with_their_user() {
 }
 
 #[tokio::test]
-async fn upsert_user_inserts_a_user_once_and_keeps_an_existing_one() {
+async fn ensure_user_inserts_a_user_once_and_keeps_an_existing_one() {
     for db in every_backend().await {
         let store = migrated_store(&db).await;
         let now = now();
-        let created = store.upsert_user("carol", Some("Carol"), now).await.unwrap();
-        assert_eq!(
-            (created.role.as_str(), created.name.as_deref(), created.deactivated),
-            ("user", Some("Carol"), false)
-        );
-        assert_eq!(created.created_at, now);
-        let again = store.upsert_user("carol", Some("Someone Else"), now + TimeDelta::hours(1)).await.unwrap();
+        let created = store.ensure_user("carol", "Carol", now).await.unwrap();
+        assert_eq!((created.role, created.name.as_deref(), created.deactivated), (Role::User, Some("Carol"), false));
+        assert_eq!(created.created_at, Some(now));
+        let again = store.ensure_user("carol", "Someone Else", now + TimeDelta::hours(1)).await.unwrap();
         assert_eq!(again, created, "an existing user is returned unchanged");
-        let api = store.upsert_user("api", None, now).await.unwrap();
-        assert_eq!(api.role, "superuser", "the migration's api user keeps its role");
-        assert_eq!(store.find_user("carol").await.unwrap(), Some(created));
-        assert_eq!(store.find_user("nobody").await.unwrap(), None);
+        let api = store.ensure_user("api", "api", now).await.unwrap();
+        assert_eq!(api.role, Role::Superuser, "the migration's api user keeps its role");
+        assert_eq!(store.user("carol").await.unwrap(), Some(created));
+        assert_eq!(store.user("nobody").await.unwrap(), None);
         store.close().await;
         db.drop_database().await;
     }
 }
 
 #[tokio::test]
-async fn update_user_writes_name_role_and_deactivated() {
+async fn update_user_writes_only_the_columns_it_is_given() {
     for db in every_backend().await {
         let store = migrated_store(&db).await;
         let now = now();
-        store.upsert_user("dave", None, now).await.unwrap();
+        store.ensure_user("dave", "dave", now).await.unwrap();
         let later = now + TimeDelta::minutes(1);
-        let update = UserUpdate { name: Some("Dave"), role: "superuser", deactivated: true, now: later };
-        let updated = store.update_user("dave", &update).await.unwrap().expect("dave exists");
-        assert_eq!(updated.name.as_deref(), Some("Dave"));
-        assert_eq!((updated.role.as_str(), updated.deactivated), ("superuser", true));
-        assert_eq!((updated.created_at, updated.updated_at), (now, later));
-        assert_eq!(store.find_user("dave").await.unwrap(), Some(updated));
-        assert_eq!(store.update_user("nobody", &update).await.unwrap(), None);
+        let rename = UserPatch { name: Some("Dave"), ..UserPatch::default() };
+        let UserUpdate::Done(renamed) = store.update_user("dave", &rename, later).await.unwrap() else {
+            panic!("dave exists")
+        };
+        assert_eq!((renamed.name.as_deref(), renamed.role, renamed.deactivated), (Some("Dave"), Role::User, false));
+        assert_eq!((renamed.created_at, renamed.updated_at), (Some(now), Some(later)));
+        let promote = UserPatch { role: Some(Role::Superuser), ..UserPatch::default() };
+        let UserUpdate::Done(promoted) = store.update_user("dave", &promote, later).await.unwrap() else {
+            panic!("dave exists")
+        };
+        assert_eq!((promoted.name.as_deref(), promoted.role), (Some("Dave"), Role::Superuser), "the name stays");
+        assert_eq!(store.user("dave").await.unwrap(), Some(promoted));
+        assert!(matches!(store.update_user("nobody", &rename, later).await.unwrap(), UserUpdate::NotFound));
+        store.close().await;
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn update_user_keeps_an_active_superuser_and_never_a_deactivated_one() {
+    for db in every_backend().await {
+        let store = migrated_store(&db).await;
+        let now = now();
+        let demote = UserPatch { role: Some(Role::User), ..UserPatch::default() };
+        // `api` is the only superuser of a new database.
+        assert!(matches!(store.update_user("api", &demote, now).await.unwrap(), UserUpdate::NoActiveSuperuser));
+        assert_eq!(store.user("api").await.unwrap().map(|user| user.role), Some(Role::Superuser), "rolled back");
+
+        store.ensure_user("erin", "Erin", now).await.unwrap();
+        let deactivate = UserPatch { deactivated: Some(true), ..UserPatch::default() };
+        assert!(matches!(store.update_user("erin", &deactivate, now).await.unwrap(), UserUpdate::Done(_)));
+        let promote = UserPatch { role: Some(Role::Superuser), ..UserPatch::default() };
+        assert!(matches!(store.update_user("erin", &promote, now).await.unwrap(), UserUpdate::DeactivatedSuperuser));
+        let erin = store.user("erin").await.unwrap().expect("erin exists");
+        assert_eq!((erin.role, erin.deactivated), (Role::User, true), "rolled back");
+
+        // Two superusers demoting each other at once: one of them stays.
+        store.ensure_user("frank", "Frank", now).await.unwrap();
+        assert!(matches!(store.update_user("frank", &promote, now).await.unwrap(), UserUpdate::Done(_)));
+        let (api, frank) =
+            tokio::join!(store.update_user("api", &demote, now), store.update_user("frank", &demote, now));
+        let outcomes = [api.unwrap(), frank.unwrap()];
+        assert_eq!(outcomes.iter().filter(|outcome| matches!(outcome, UserUpdate::Done(_))).count(), 1, "{outcomes:?}");
+        let superusers = UserQuery {
+            limit: 10,
+            filter: UserFilter { role: Some("superuser"), deactivated: Some(false), ..UserFilter::default() },
+            ..UserQuery::default()
+        };
+        assert_eq!(store.list_users(&superusers).await.unwrap().total, 1);
         store.close().await;
         db.drop_database().await;
     }
@@ -216,11 +265,14 @@ async fn list_users_sorts_filters_searches_pages_and_counts() {
         for (offset, id, name) in
             [(1, "erin", Some("Erin 100%")), (2, "frank", None), (3, "grace", Some("Grace")), (4, "heidi", None)]
         {
-            store.upsert_user(id, name, now + TimeDelta::seconds(offset)).await.unwrap();
+            store.ensure_user(id, name.unwrap_or(id), now + TimeDelta::seconds(offset)).await.unwrap();
+            if name.is_none() {
+                // Blink always names users; rows without a name come from Node Blink's early versions.
+                execute(&db, &format!("UPDATE users SET name = NULL WHERE id = '{id}'")).await;
+            }
         }
-        let heidi = store.find_user("heidi").await.unwrap().unwrap();
-        let update = UserUpdate { name: None, role: "user", deactivated: true, now };
-        store.update_user(&heidi.id, &update).await.unwrap();
+        let deactivate = UserPatch { deactivated: Some(true), ..UserPatch::default() };
+        store.update_user("heidi", &deactivate, now).await.unwrap();
 
         let list = async |query: UserQuery<'_>| {
             let page = store.list_users(&query).await.unwrap();
@@ -308,7 +360,7 @@ async fn tokens_commands_create_list_and_revoke() {
         assert_eq!(expires - created_at, TimeDelta::days(90));
 
         let store = migrated_store(&db).await;
-        let (found, user) = store.find_active_token_by_hash(&tokens::hash(&plain), now()).await.unwrap().unwrap();
+        let (found, user) = store.active_token(&tokens::hash(&plain), now()).await.unwrap().unwrap();
         assert_eq!((found.id, user.id.as_str()), (id, "api"));
 
         let listed = stdout_json(&run_tokens(dir.path(), &db, &["list", "--json"]));
@@ -324,7 +376,7 @@ async fn tokens_commands_create_list_and_revoke() {
             (revoked["id"].as_i64(), &revoked["status"], &revoked["alreadyRevoked"]),
             (Some(id), &"revoked".into(), &false.into())
         );
-        assert_eq!(store.find_active_token_by_hash(&tokens::hash(&plain), now()).await.unwrap(), None);
+        assert_eq!(store.active_token(&tokens::hash(&plain), now()).await.unwrap(), None);
         let again = stdout_json(&run_tokens(dir.path(), &db, &["revoke", &id.to_string(), "--json"]));
         assert_eq!(again["alreadyRevoked"], true);
         let listed = stdout_json(&run_tokens(dir.path(), &db, &["list", "--user", "api", "--json"]));
@@ -348,8 +400,8 @@ async fn create_prints_the_token_once_with_a_warning_and_can_create_the_user() {
     assert!(lines[2].starts_with("warning: ") && lines[2].contains("will not be shown again"), "{text}");
 
     let store = migrated_store(&db).await;
-    let user = store.find_user("erin").await.unwrap().expect("--create-user created the user");
-    assert_eq!((user.role.as_str(), user.deactivated), ("user", false));
+    let user = store.user("erin").await.unwrap().expect("--create-user created the user");
+    assert_eq!((user.role, user.deactivated), (Role::User, false));
     let listed = stdout_json(&run_tokens(dir.path(), &db, &["list", "--user", "erin", "--json"]));
     assert_eq!(listed[0]["scopes"], serde_json::json!(["*:*"]));
     store.close().await;
@@ -360,9 +412,9 @@ async fn tokens_errors_are_one_line_and_exit_1() {
     for db in every_backend().await {
         let dir = tempfile::tempdir().unwrap();
         let store = migrated_store(&db).await;
-        store.upsert_user("frank", None, now()).await.unwrap();
-        let update = UserUpdate { name: None, role: "user", deactivated: true, now: now() };
-        store.update_user("frank", &update).await.unwrap();
+        store.ensure_user("frank", "Frank", now()).await.unwrap();
+        let deactivate = UserPatch { deactivated: Some(true), ..UserPatch::default() };
+        store.update_user("frank", &deactivate, now()).await.unwrap();
         for (args, expected) in [
             (&["create", "--user", "api", "--scopes", "link:read link:write"][..], "`link:write` is not a scope"),
             (&["create", "--user", "api", "--scopes", "links:*"], "`links:*` is not a scope"),
@@ -385,11 +437,7 @@ async fn tokens_errors_are_one_line_and_exit_1() {
             assert!(output.stdout.is_empty(), "{args:?}");
         }
         assert!(store.list_tokens(None).await.unwrap().is_empty(), "no failed command created a token");
-        assert_eq!(
-            store.find_user("nobody").await.unwrap(),
-            None,
-            "an unknown user is not created without --create-user"
-        );
+        assert_eq!(store.user("nobody").await.unwrap(), None, "an unknown user is not created without --create-user");
         store.close().await;
         db.drop_database().await;
     }

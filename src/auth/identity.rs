@@ -1,7 +1,10 @@
 //! Who a request comes from.
 
 use super::scopes::Scopes;
-use crate::store::UserRecord;
+
+/// The id of the superuser that acts for OAuth2 JWT clients and owns links made by scripts and the CLI (as in Node
+/// Blink).
+pub const API_USER_ID: &str = "api";
 
 /// A user's role, as Node Blink stored it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +18,16 @@ pub enum Role {
 impl Role {
     /// Reads the `users.role` column; anything unknown is the least privileged role.
     pub fn from_column(text: &str) -> Self {
-        if text == "superuser" { Self::Superuser } else { Self::User }
+        Self::parse(text).unwrap_or(Self::User)
+    }
+
+    /// The role named `text` exactly, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "user" => Some(Self::User),
+            "superuser" => Some(Self::Superuser),
+            _ => None,
+        }
     }
 
     /// The `users.role` column value.
@@ -36,6 +48,8 @@ pub enum Credential {
     Jwt,
     /// The admin UI's session cookie (state-changing requests then need a CSRF token).
     Session,
+    /// The `blink` command line, run by whoever operates the server.
+    Operator,
 }
 
 /// An authenticated caller.
@@ -54,9 +68,9 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The identity of `user` holding `scopes` through `via`.
-    pub fn of(user: &UserRecord, scopes: Scopes, via: Credential) -> Self {
-        Self { user_id: user.id.clone(), role: Role::from_column(&user.role), scopes, via, csrf_token: None }
+    /// The identity of user `user_id` with `role`, holding `scopes` through `via`.
+    pub fn new(user_id: impl Into<String>, role: Role, scopes: Scopes, via: Credential) -> Self {
+        Self { user_id: user_id.into(), role, scopes, via, csrf_token: None }
     }
 
     /// Whether the caller is a superuser.
@@ -77,6 +91,11 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The operator at the command line: the `api` superuser, as Node Blink's scripts were.
+    pub fn operator() -> Self {
+        Self::Authenticated(Identity::new(API_USER_ID, Role::Superuser, Scopes::everything(), Credential::Operator))
+    }
+
     /// The identity, if authenticated.
     pub fn identity(&self) -> Option<&Identity> {
         match self {

@@ -4,21 +4,21 @@ mod identity;
 mod jwks;
 pub mod jwt;
 pub mod policy;
+mod ports;
 mod scopes;
 pub mod sessions;
 pub mod tokens;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use poem::http::HeaderValue;
 
 use crate::config::Config;
-use crate::links::API_USER_ID;
-use crate::store::Store;
 
-pub use identity::{Caller, Credential, Identity, Role};
+pub use identity::{API_USER_ID, Caller, Credential, Identity, Role};
 pub use policy::{Action, Denied, authorize};
+pub use ports::{Account, CredentialStore, NewTokenRecord, SessionRecord, TokenRecord};
 pub use scopes::Scopes;
 
 /// How stale a token's `last_used_at` may get before a request refreshes it (saves a write per request).
@@ -30,21 +30,22 @@ pub enum AuthError {
     /// The credentials are wrong, expired, revoked or of an unknown kind (401).
     #[error("{0}")]
     Invalid(String),
-    /// They could not be checked right now, e.g. the identity provider's keys are unreachable (503).
-    #[error("{0}")]
-    Unavailable(String),
+    /// They could not be checked right now (503): the database or the identity provider's keys are unreachable.
+    /// Only `what` is shown to the client; `cause` is for the log.
+    #[error("{what}")]
+    Unavailable { what: &'static str, cause: String },
 }
 
 /// Turns an `Authorization` header into a [`Caller`].
 #[derive(Clone)]
 pub struct Authenticator {
-    store: Store,
+    store: Arc<dyn CredentialStore>,
     jwt: Option<jwt::JwtVerifier>,
 }
 
 impl Authenticator {
     /// An authenticator looking tokens up in `store` and, when `OAUTH2_ENABLED`, verifying JWTs.
-    pub fn new(config: &Config, store: Store) -> Result<Self, jwt::JwtError> {
+    pub fn new(config: &Config, store: Arc<dyn CredentialStore>) -> Result<Self, jwt::JwtError> {
         let jwt = if config.oauth2.enabled {
             let oauth2 = &config.oauth2;
             Some(jwt::JwtVerifier::new(jwt::JwtSettings {
@@ -68,9 +69,11 @@ impl Authenticator {
         Ok(Self { store, jwt })
     }
 
-    /// The caller presenting `authorization`, else the session in `cookies`, else anonymous.
-    pub async fn authenticate(&self, authorization: Option<&HeaderValue>, cookies: Option<&HeaderValue>) -> Caller {
-        let result = match (authorization, cookies.and_then(|c| c.to_str().ok()).and_then(sessions::cookie_value)) {
+    /// The caller presenting `authorization` (the header's bytes), else the session in `cookies` (the `Cookie`
+    /// header), else anonymous.
+    pub async fn authenticate(&self, authorization: Option<&[u8]>, cookies: Option<&[u8]>) -> Caller {
+        let session = cookies.and_then(|c| std::str::from_utf8(c).ok()).and_then(sessions::cookie_value);
+        let result = match (authorization, session) {
             (Some(header), _) => self.identify(header).await,
             (None, Some(session)) => self.identify_session(session).await,
             (None, None) => return Caller::Anonymous,
@@ -82,20 +85,20 @@ impl Authenticator {
     }
 
     async fn identify_session(&self, cookie_value: &str) -> Result<Identity, AuthError> {
-        let found = self
-            .store
-            .find_session(&tokens::hash(cookie_value), Utc::now())
-            .await
-            .map_err(|error| AuthError::Unavailable(format!("cannot check the session: {error}")))?;
+        let found = self.store.active_session(&tokens::hash(cookie_value), Utc::now()).await.map_err(|error| {
+            AuthError::Unavailable { what: "the session cannot be checked right now", cause: error.to_string() }
+        })?;
         let session = found.ok_or_else(|| AuthError::Invalid("the session has expired; sign in again".into()))?;
         // The UI acts with the user's full rights; policies alone restrict it.
-        let mut identity = Identity::of(&session.user, Scopes::everything(), Credential::Session);
+        let account = session.account;
+        let mut identity = Identity::new(account.id, account.role, Scopes::everything(), Credential::Session);
         identity.csrf_token = Some(session.csrf_token);
         Ok(identity)
     }
 
-    async fn identify(&self, header: &HeaderValue) -> Result<Identity, AuthError> {
-        let text = header.to_str().map_err(|_| AuthError::Invalid("the Authorization header is not text".into()))?;
+    async fn identify(&self, header: &[u8]) -> Result<Identity, AuthError> {
+        let text = std::str::from_utf8(header)
+            .map_err(|_| AuthError::Invalid("the Authorization header is not text".into()))?;
         let token = text
             .strip_prefix("Bearer ")
             .or_else(|| text.strip_prefix("bearer "))
@@ -107,17 +110,14 @@ impl Authenticator {
         match &self.jwt {
             Some(verifier) if jwt::JwtVerifier::looks_like_jwt(token) => {
                 let verified = verifier.verify(token).await.map_err(|error| match error {
-                    jwt::JwtError::JwksUnavailable(_) => AuthError::Unavailable(error.to_string()),
+                    jwt::JwtError::JwksUnavailable(_) => AuthError::Unavailable {
+                        what: "the identity provider's keys cannot be fetched right now",
+                        cause: error.to_string(),
+                    },
                     _ => AuthError::Invalid(error.to_string()),
                 })?;
                 // As in Node Blink, a JWT client acts as the `api` superuser, restricted by its scopes.
-                Ok(Identity {
-                    user_id: API_USER_ID.to_owned(),
-                    role: Role::Superuser,
-                    scopes: Scopes::from_list(verified.scopes),
-                    via: Credential::Jwt,
-                    csrf_token: None,
-                })
+                Ok(Identity::new(API_USER_ID, Role::Superuser, Scopes::from_list(verified.scopes), Credential::Jwt))
             }
             _ => Err(AuthError::Invalid("the bearer token is not a valid Blink API token".into())),
         }
@@ -125,12 +125,10 @@ impl Authenticator {
 
     async fn identify_token(&self, token: &str) -> Result<Identity, AuthError> {
         let now = Utc::now();
-        let found = self
-            .store
-            .find_active_token_by_hash(&tokens::hash(token), now)
-            .await
-            .map_err(|error| AuthError::Unavailable(format!("cannot check the token: {error}")))?;
-        let (record, user) =
+        let found = self.store.active_token(&tokens::hash(token), now).await.map_err(|error| {
+            AuthError::Unavailable { what: "the token cannot be checked right now", cause: error.to_string() }
+        })?;
+        let (record, account) =
             found.ok_or_else(|| AuthError::Invalid("the API token is unknown, expired or revoked".into()))?;
         let stale =
             record.last_used_at.is_none_or(|used| (now - used).to_std().is_ok_and(|age| age > LAST_USED_GRANULARITY));
@@ -143,6 +141,6 @@ impl Authenticator {
                 }
             });
         }
-        Ok(Identity::of(&user, Scopes::parse(&record.scopes), Credential::Token))
+        Ok(Identity::new(account.id, account.role, Scopes::parse(&record.scopes), Credential::Token))
     }
 }

@@ -6,7 +6,7 @@ use super::identity::{Caller, Identity, Role};
 /// Something a caller wants to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action<'a> {
-    /// Read links (anyone, even anonymous).
+    /// Read links (signed-in callers; anonymous ones too with `[api] public_read`, which the link service decides).
     ReadLinks,
     /// Create a link (any signed-in user).
     CreateLink,
@@ -59,15 +59,11 @@ pub enum Denied {
     MissingScope(&'static str),
 }
 
-/// Decides whether `caller` may perform `action`.
-pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), Denied> {
-    let identity = match (caller.identity(), action) {
-        (None, Action::ReadLinks) => return Ok(()),
-        (None, _) => return Err(Denied::Unauthenticated),
-        (Some(identity), _) => identity,
-    };
+/// Decides whether `caller` may perform `action`, and answers who they are when they may.
+pub fn authorize<'c>(caller: &'c Caller, action: Action<'_>) -> Result<&'c Identity, Denied> {
+    let identity = caller.identity().ok_or(Denied::Unauthenticated)?;
     role_allows(identity, action)?;
-    if identity.scopes.allows(action.scope()) { Ok(()) } else { Err(Denied::MissingScope(action.scope())) }
+    if identity.scopes.allows(action.scope()) { Ok(identity) } else { Err(Denied::MissingScope(action.scope())) }
 }
 
 fn role_allows(identity: &Identity, action: Action<'_>) -> Result<(), Denied> {
@@ -136,7 +132,7 @@ mod tests {
     fn the_policy_matrix() {
         use Action::*;
         let cells: Vec<(&str, Caller, Action<'static>, bool)> = vec![
-            ("anyone reads links", anonymous(), ReadLinks, true),
+            ("anonymous callers do not read links", anonymous(), ReadLinks, false),
             ("users read links", alice(), ReadLinks, true),
             ("anonymous cannot create", anonymous(), CreateLink, false),
             ("users create", alice(), CreateLink, true),
@@ -194,17 +190,17 @@ mod tests {
 
     #[test]
     fn anonymous_refusals_ask_to_sign_in() {
-        assert_eq!(authorize(&anonymous(), Action::CreateLink), Err(Denied::Unauthenticated));
+        assert_eq!(authorize(&anonymous(), Action::CreateLink).err(), Some(Denied::Unauthenticated));
     }
 
     #[test]
     fn scopes_restrict_on_top_of_roles() {
         let reader = caller("root", Role::Superuser, "link:read");
         assert!(authorize(&reader, Action::ReadLinks).is_ok());
-        assert_eq!(authorize(&reader, Action::DeleteLink), Err(Denied::MissingScope("link:delete")));
+        assert_eq!(authorize(&reader, Action::DeleteLink).err(), Some(Denied::MissingScope("link:delete")));
         let creator = caller("alice", Role::User, "link:create link:update");
         assert!(authorize(&creator, Action::CreateLink).is_ok());
-        assert_eq!(authorize(&creator, Action::ReadUsers), Err(Denied::MissingScope("user:read")));
+        assert_eq!(authorize(&creator, Action::ReadUsers).err(), Some(Denied::MissingScope("user:read")));
         let wildcard = caller("alice", Role::User, "link:*");
         assert!(authorize(&wildcard, Action::EditLinkMeta).is_ok());
         assert!(authorize(&wildcard, Action::ReadUsers).is_err());

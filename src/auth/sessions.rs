@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::ports::CredentialStore;
 use super::tokens;
-use crate::store::{Store, StoreError};
+use crate::storage::StorageError;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "blink_session";
@@ -23,11 +24,11 @@ pub struct NewSession {
 
 /// Starts a session for `user_id` lasting until `expires_at`.
 pub async fn start(
-    store: &Store,
+    store: &dyn CredentialStore,
     user_id: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<NewSession, StoreError> {
+) -> Result<NewSession, StorageError> {
     let cookie = tokens::generate();
     let csrf = tokens::generate();
     store.insert_session(&cookie.hash, user_id, &csrf.plain, now, expires_at).await?;

@@ -15,7 +15,7 @@ use quick_cache::sync::Cache;
 
 use crate::config::CacheConfig;
 use crate::links::{Redirect, SlugListener};
-use crate::store::StoreError;
+use crate::storage::StorageError;
 
 /// A redirect with its headers already rendered.
 #[derive(Debug)]
@@ -55,7 +55,7 @@ pub type Entry = Option<Arc<CachedRedirect>>;
 /// A cached outcome and the moment it stops being served.
 #[derive(Clone)]
 struct Slot {
-    outcome: Result<Entry, Arc<StoreError>>,
+    outcome: Result<Entry, Arc<StorageError>>,
     expires: Instant,
 }
 
@@ -105,9 +105,9 @@ impl RedirectCache {
 
     /// The redirect for `slug`, from memory or else from `load`. Concurrent misses of one slug share a single
     /// `load`, and its failure; failures are not kept for later lookups.
-    pub async fn get_or_load<F>(&self, slug: &str, load: F) -> Result<Entry, Arc<StoreError>>
+    pub async fn get_or_load<F>(&self, slug: &str, load: F) -> Result<Entry, Arc<StorageError>>
     where
-        F: Future<Output = Result<Option<Redirect>, StoreError>>,
+        F: Future<Output = Result<Option<Redirect>, StorageError>>,
     {
         let render =
             |found: Option<Redirect>| found.and_then(|redirect| CachedRedirect::render(slug, &redirect)).map(Arc::new);
@@ -188,7 +188,7 @@ mod tests {
         let failing = || async {
             loads.fetch_add(1, Ordering::SeqCst);
             tokio::task::yield_now().await;
-            Err(StoreError::Conflict("database down"))
+            Err(StorageError::Unavailable("database down".into()))
         };
         let results = futures_util::future::join_all((0..8).map(|_| cache.get_or_load("abcd", failing()))).await;
         assert!(results.iter().all(Result::is_err));

@@ -4,7 +4,8 @@ use std::io::BufRead;
 
 use serde::Serialize;
 
-use crate::links::{API_USER_ID, Created, Link, LinkService, NewLink};
+use crate::auth::Caller;
+use crate::links::{Created, Link, LinkMeta, LinkQuery, LinkService, NewLink};
 
 /// One link as printed by `--json`: the link plus its short URLs.
 #[derive(Serialize)]
@@ -45,8 +46,8 @@ fn describe(links: &LinkService, link: &Link) -> String {
 
 /// `blink links create URL [--slug S]`.
 pub async fn create(links: &LinkService, url: String, slug: Option<String>, format: Format) -> Result<String, String> {
-    let request = NewLink { url, brand: slug, creator_id: API_USER_ID.into(), ..NewLink::default() };
-    let (link, created) = links.create(request).await.map_err(|error| error.to_string())?;
+    let request = NewLink { url, brand: slug, ..NewLink::default() };
+    let (link, created) = links.create(&Caller::operator(), request).await.map_err(|error| error.to_string())?;
     Ok(match format {
         Format::Json => json(&serde_json::json!({ "created": created == Created::New, "link": output(links, &link) })),
         Format::Text if created == Created::Existing => format!("{} (already shortened)", describe(links, &link)),
@@ -56,7 +57,8 @@ pub async fn create(links: &LinkService, url: String, slug: Option<String>, form
 
 /// `blink links list [--search Q] [--limit N]`.
 pub async fn list(links: &LinkService, search: Option<String>, limit: u32, format: Format) -> Result<String, String> {
-    let found = links.list(search.as_deref(), limit, 0).await.map_err(|error| error.to_string())?;
+    let query = LinkQuery { search: search.as_deref(), limit: i64::from(limit), ..LinkQuery::default() };
+    let (found, _) = links.list(&Caller::operator(), &query).await.map_err(|error| error.to_string())?;
     Ok(match format {
         Format::Json => json(&found.iter().map(|link| output(links, link)).collect::<Vec<_>>()),
         Format::Text if found.is_empty() => "no links".to_owned(),
@@ -66,11 +68,7 @@ pub async fn list(links: &LinkService, search: Option<String>, limit: u32, forma
 
 /// `blink links show SLUG`.
 pub async fn show(links: &LinkService, slug: &str, format: Format) -> Result<String, String> {
-    let link = links
-        .find(slug)
-        .await
-        .map_err(|error| error.to_string())?
-        .ok_or_else(|| format!("no link has the slug `{slug}`"))?;
+    let link = links.find(&Caller::operator(), slug).await.map_err(|error| error.to_string())?;
     Ok(match format {
         Format::Json => json(&output(links, &link)),
         Format::Text => {
@@ -78,7 +76,7 @@ pub async fn show(links: &LinkService, slug: &str, format: Format) -> Result<Str
                 format!("short url:   {}", links.short_url(&link.slug)),
                 format!("target:      {}", link.original_url),
                 format!("creator:     {}", link.creator_id),
-                format!("created:     {}", link.created_at.to_rfc3339()),
+                format!("created:     {}", link.created_at.map_or_else(|| "unknown".to_owned(), |at| at.to_rfc3339())),
             ];
             if let Some(brand) = &link.brand {
                 lines.insert(1, format!("branded url: {}", links.short_url(brand)));
@@ -93,7 +91,7 @@ pub async fn show(links: &LinkService, slug: &str, format: Format) -> Result<Str
 
 /// `blink links delete SLUG`.
 pub async fn delete(links: &LinkService, slug: &str, format: Format) -> Result<String, String> {
-    let link = links.delete(slug).await.map_err(|error| error.to_string())?;
+    let link = links.delete(&Caller::operator(), slug).await.map_err(|error| error.to_string())?;
     Ok(match format {
         Format::Json => json(&serde_json::json!({ "deleted": output(links, &link) })),
         Format::Text => format!("deleted {}", describe(links, &link)),
@@ -109,8 +107,9 @@ pub async fn import(links: &LinkService, reader: impl BufRead, format: Format) -
         if url.is_empty() || url.starts_with('#') {
             continue;
         }
-        let request = NewLink { url: url.to_owned(), creator_id: API_USER_ID.into(), ..NewLink::default() };
-        match links.create(request).await {
+        // Pages are not read: an import of thousands of URLs would take as many page fetches.
+        let request = NewLink { url: url.to_owned(), meta: Some(LinkMeta::default()), ..NewLink::default() };
+        match links.create(&Caller::operator(), request).await {
             Ok((_, Created::New)) => created += 1,
             Ok((_, Created::Existing)) => existing += 1,
             Err(error) => failed.push(format!("line {}: {error}", number + 1)),

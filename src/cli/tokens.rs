@@ -5,8 +5,10 @@ use serde::Serialize;
 
 use super::links::Format;
 use crate::auth::tokens;
+use crate::auth::{CredentialStore, NewTokenRecord, TokenRecord};
 use crate::config::HumanDuration;
-use crate::store::{NewTokenRecord, Store, TokenRecord};
+use crate::store::Store;
+use crate::users::UserStore;
 
 /// The name a token gets when `--name` is not given.
 const DEFAULT_NAME: &str = "cli";
@@ -91,10 +93,11 @@ pub async fn create(store: &Store, request: CreateToken, format: Format) -> Resu
     let now = Utc::now();
     let scopes = tokens::validate_scopes(&request.scopes)?.join(" ");
     let expires_at = request.expires.as_deref().map(|text| expires_at(text, now)).transpose()?;
-    let user = match store.find_user(&request.user).await.map_err(|error| error.to_string())? {
+    let user = match store.user(&request.user).await.map_err(|error| error.to_string())? {
         Some(user) => user,
         None if request.create_user => {
-            store.upsert_user(&request.user, None, now).await.map_err(|error| error.to_string())?
+            // Named after its id: Node Blink's schema requires a name.
+            store.ensure_user(&request.user, &request.user, now).await.map_err(|error| error.to_string())?
         }
         None => {
             return Err(format!(
@@ -143,7 +146,7 @@ pub async fn create(store: &Store, request: CreateToken, format: Format) -> Resu
 /// `blink tokens list [--user ID]`.
 pub async fn list(store: &Store, user: Option<String>, format: Format) -> Result<String, String> {
     if let Some(user) = &user
-        && store.find_user(user).await.map_err(|error| error.to_string())?.is_none()
+        && store.user(user).await.map_err(|error| error.to_string())?.is_none()
     {
         return Err(format!("no user has the id `{user}`"));
     }
@@ -196,9 +199,9 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
 /// `blink tokens revoke ID`: revoking a revoked token again changes nothing and succeeds.
 pub async fn revoke(store: &Store, id: i64, format: Format) -> Result<String, String> {
     let now = Utc::now();
-    let error = |error: crate::store::StoreError| error.to_string();
+    let error = |error: crate::storage::StorageError| error.to_string();
     let newly = store.revoke_token(id, now).await.map_err(error)?;
-    let token = store.find_token(id).await.map_err(error)?.ok_or_else(|| format!("no token has the id {id}"))?;
+    let token = store.token(id).await.map_err(error)?.ok_or_else(|| format!("no token has the id {id}"))?;
     Ok(match format {
         Format::Json => {
             #[derive(Serialize)]

@@ -102,6 +102,12 @@ pub const KEYS: &[KeyDoc] = &[
         "a-long-random-string",
         "Key that signs session cookies; set it when running more than one instance.",
     ),
+    key(
+        "api.public_read",
+        &[],
+        "false",
+        "Let anonymous callers read links through the API; off, every /api route but the OpenAPI document and docs needs a caller.",
+    ),
     key("rate_limit.enabled", &[], "true", "Limit request rates per caller (API token or user, else client IP)."),
     key("rate_limit.redirects", &[], "false", "Count redirects against the short window too."),
     key(

@@ -35,6 +35,8 @@ pub struct Config {
     pub redis: RedisConfig,
     /// Admin UI sessions.
     pub session: SessionConfig,
+    /// The REST API.
+    pub api: ApiConfig,
     /// Request rate limits.
     pub rate_limit: RateLimitConfig,
     /// Automatic (hashid) and brand slugs.
@@ -159,6 +161,14 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self { duration: HumanDuration::from_secs(9 * 3600), secret: None }
     }
+}
+
+/// `[api]`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Anonymous callers may read links (never change them).
+    pub public_read: bool,
 }
 
 /// `[rate_limit]`

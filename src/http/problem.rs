@@ -35,6 +35,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldError>>,
+    /// The request's id (as in `X-Request-Id`), on server errors: quote it when reporting the problem.
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    #[oai(rename = "requestId", skip_serializing_if_is_none)]
+    pub request_id: Option<String>,
 }
 
 impl Problem {
@@ -46,6 +50,7 @@ impl Problem {
             status: status.as_u16(),
             detail: Some(detail.into()),
             errors: None,
+            request_id: None,
         }
     }
 

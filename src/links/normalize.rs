@@ -291,10 +291,14 @@ fn follows_scheme(bytes: &[u8], at: usize) -> bool {
     })
 }
 
-/// JavaScript's `decodeURI`: `None` where it would throw `URIError`.
+/// JavaScript's `decodeURI` for a path, except that escapes whose character would change the target once the path
+/// setter reads it are kept as written: `%25` (a bare `%` would start a new escape: `%2541` is not `%41`), `%5C`
+/// (a backslash is a path separator in http(s) URLs) and control characters (tab and newlines are dropped by the
+/// setter). normalize-url decoded those too, silently sending visitors elsewhere. `None` where decodeURI would throw
+/// `URIError`.
 fn decode_uri(s: &str) -> Option<String> {
-    // decodeURI leaves escapes of these characters as they were written.
-    const RESERVED: &[u8] = b";/?:@&=+$,#";
+    // decodeURI leaves escapes of these characters as they were written; Blink adds `%` and `\`.
+    const RESERVED: &[u8] = b";/?:@&=+$,#%\\";
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -306,7 +310,7 @@ fn decode_uri(s: &str) -> Option<String> {
         }
         let first = hex_escape(bytes, i)?;
         if first < 0x80 {
-            if RESERVED.contains(&first) {
+            if RESERVED.contains(&first) || first.is_ascii_control() {
                 out.extend_from_slice(bytes.get(i..i + 3)?);
             } else {
                 out.push(first);
@@ -661,10 +665,19 @@ mod tests {
         assert_eq!(norm("https://example.net/a%2fb%3F%23"), "https://example.net/a%2fb%3F%23");
         // Decoded non-ASCII and spaces are re-encoded by the path setter, in upper case.
         assert_eq!(norm("https://example.net/caf%c3%a9%20x"), "https://example.net/caf%C3%A9%20x");
-        // `%25` decodes to a bare `%`, which the path setter leaves alone.
-        assert_eq!(norm("https://example.net/a%2541"), "https://example.net/a%41");
-        // A decoded backslash is a path separator in special URLs.
-        assert_eq!(norm("https://example.net/a%5Cb"), "https://example.net/a/b");
+    }
+
+    #[test]
+    fn decode_path_keeps_escapes_whose_decoding_would_change_the_target() {
+        // A bare `%` would make `%2541` read as `%41` (`A`), and `%25` alone a stray `%`.
+        assert_eq!(norm("https://example.net/a%2541"), "https://example.net/a%2541");
+        assert_eq!(norm("https://example.net/a%25b"), "https://example.net/a%25b");
+        // A decoded backslash would be a path separator in http(s) URLs.
+        assert_eq!(norm("https://example.net/a%5Cb"), "https://example.net/a%5Cb");
+        // The path setter drops tabs and newlines, and would hide other control characters.
+        assert_eq!(norm("https://example.net/a%0Ab/c"), "https://example.net/a%0Ab/c");
+        assert_eq!(norm("https://example.net/a%09b%0d%00"), "https://example.net/a%09b%0d%00");
+        assert_eq!(norm("https://example.net/a%7Fb"), "https://example.net/a%7Fb");
     }
 
     #[test]

@@ -1,24 +1,28 @@
-//! The link service: creating, finding, changing and deleting links, and resolving slugs for redirects.
+//! The link service: creating, finding, changing and deleting links, and resolving slugs for redirects. Who may
+//! do what is decided here, once, for the API, the admin UI and the CLI alike.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use futures_util::future::BoxFuture;
 
+pub use crate::auth::API_USER_ID;
+use crate::auth::{Action, Caller, Denied, Identity, authorize};
 use crate::config::Config;
-use crate::store::{LinkQuery, LinkRecord, LinkUpdate, NewLinkRecord, Store, StoreError};
+use crate::storage::StorageError;
 
 use super::hooks::{HookError, LinkHooks, SlugVerdict, UrlVerdict};
-use super::model::{Link, LinkMeta, Redirect, RedirectStatus};
+use super::model::{Link, LinkMeta, MetaError, Redirect, RedirectStatus};
+use super::ports::{LinkPatch, LinkQuery, LinkRow, LinkStore, NewLinkRow, PageError, PageReader};
 use super::slug::{SlugError, SlugRef, SlugRules};
 use super::target::{TargetError, TargetRules};
-
-/// The id of the superuser that owns links made by scripts and the CLI (as in Node Blink).
-pub const API_USER_ID: &str = "api";
 
 /// Why a link operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
+    /// The caller may not do this.
+    #[error(transparent)]
+    NotAllowed(#[from] Denied),
     /// The target URL was refused.
     #[error("invalid URL: {0}")]
     Target(#[from] TargetError),
@@ -28,27 +32,30 @@ pub enum LinkError {
     /// A plugin refused the brand slug.
     #[error("invalid slug: {0}")]
     SlugRefused(String),
+    /// The metadata was refused.
+    #[error("invalid metadata: {0}")]
+    Meta(#[from] MetaError),
     /// A plugin refused the target URL.
     #[error("this link cannot be shortened: {0}")]
     Denied(String),
+    /// `[links] require_reachable` is on and the target page could not be fetched.
+    #[error("the page could not be fetched: {0}")]
+    Unreachable(PageError),
     /// A plugin failed and is configured to fail the request.
     #[error("a plugin failed: {0}")]
     Hook(#[from] HookError),
     /// The brand slug belongs to another link.
     #[error("the slug `{0}` is already taken")]
     SlugTaken(String),
+    /// The URL is already shortened, and the brand slug asked for cannot be given to that link.
+    #[error("{url} is already shortened as {short_url}; {reason}")]
+    AlreadyShortened { url: String, short_url: String, reason: String },
     /// No link has this slug.
     #[error("no link has the slug `{0}`")]
     NotFound(String),
     /// The storage failed.
     #[error(transparent)]
-    Store(StoreError),
-}
-
-impl From<StoreError> for LinkError {
-    fn from(error: StoreError) -> Self {
-        Self::Store(error)
-    }
+    Store(#[from] StorageError),
 }
 
 /// A request to shorten a URL.
@@ -58,19 +65,20 @@ pub struct NewLink {
     pub url: String,
     /// A brand slug to use as well as the automatic one.
     pub brand: Option<String>,
-    /// Who asks.
-    pub creator_id: String,
-    /// Known metadata of the target.
-    pub meta: LinkMeta,
+    /// Metadata of the target; `None` reads it from the page.
+    pub meta: Option<LinkMeta>,
     /// Per-link redirect status.
     pub redirect_status: Option<RedirectStatus>,
     /// Per-link Cache-Control max-age (seconds).
     pub cache_max_age: Option<u32>,
 }
 
-/// Changes to a link; `None` leaves a field as it is (`Some(None)` clears an optional one).
+/// Changes to a link; `None` leaves a field as it is (`Some(None)` clears an optional one). Fields equal to the
+/// link's current values are no change, so a client may send back the whole link it read.
 #[derive(Clone, Debug, Default)]
 pub struct LinkChanges {
+    /// Only ever accepted when it is the current URL: a link's target never changes.
+    pub original_url: Option<String>,
     pub brand: Option<Option<String>>,
     pub meta: Option<LinkMeta>,
     pub redirect_status: Option<Option<RedirectStatus>>,
@@ -98,19 +106,22 @@ const SLUG_ATTEMPTS: u32 = 5;
 /// Links, with the rules of this deployment.
 #[derive(Clone)]
 pub struct LinkService {
-    store: Store,
+    store: Arc<dyn LinkStore>,
+    pages: Option<Arc<dyn PageReader>>,
     slugs: SlugRules,
     targets: TargetRules,
     default_status: u16,
     default_max_age: u64,
     base_url: String,
+    public_read: bool,
+    require_reachable: bool,
     listeners: Vec<Arc<dyn SlugListener>>,
     hooks: Option<Arc<dyn LinkHooks>>,
 }
 
 impl LinkService {
     /// The service for `config`, storing in `store`; `reserved` are the top-level paths Blink routes.
-    pub fn new(config: &Config, store: Store, reserved: &[&str]) -> Self {
+    pub fn new(config: &Config, store: Arc<dyn LinkStore>, reserved: &[&str]) -> Self {
         let slugs = SlugRules::new(
             &config.slug_salt(),
             config.slugs.min_length,
@@ -126,14 +137,23 @@ impl LinkService {
         );
         Self {
             store,
+            pages: None,
             slugs,
             targets,
             default_status: config.redirect.status,
             default_max_age: config.cache.max_age.get().as_secs(),
             base_url: config.server.base_url.trim_end_matches('/').to_owned(),
+            public_read: config.api.public_read,
+            require_reachable: config.links.require_reachable,
             listeners: Vec::new(),
             hooks: None,
         }
+    }
+
+    /// Reads new links' metadata from their pages with `pages` when the creator gives none.
+    pub fn with_pages(mut self, pages: Arc<dyn PageReader>) -> Self {
+        self.pages = Some(pages);
+        self
     }
 
     /// Consults `hooks` (the plugins) when links are created or their slugs change.
@@ -148,11 +168,6 @@ impl LinkService {
         self
     }
 
-    /// The target URL rules in force.
-    pub fn target_rules(&self) -> &TargetRules {
-        &self.targets
-    }
-
     /// The slug rules in force.
     pub fn slug_rules(&self) -> &SlugRules {
         &self.slugs
@@ -163,49 +178,117 @@ impl LinkService {
         format!("{}/{slug}", self.base_url)
     }
 
-    /// Shortens `new.url`, or returns the existing link when its normalized form is already shortened.
-    pub async fn create(&self, mut new: NewLink) -> Result<(Link, Created), LinkError> {
+    /// Shortens `new.url` for `caller`, or returns the existing link when its normalized form is already
+    /// shortened (giving that link the brand slug asked for, when the caller may set it).
+    pub async fn create(&self, caller: &Caller, new: NewLink) -> Result<(Link, Created), LinkError> {
+        let identity = authorize(caller, Action::CreateLink)?;
         let mut target = self.targets.check(&new.url)?;
         if let Some(hooks) = &self.hooks {
-            match hooks.check_link(&target.key, &new.creator_id).await? {
+            match hooks.check_link(&target.key, &identity.user_id).await? {
                 UrlVerdict::Allow => {}
                 UrlVerdict::Deny(reason) => return Err(LinkError::Denied(reason)),
                 UrlVerdict::Rewrite(url) => target = self.targets.check_rewrite(&url)?,
             }
         }
+        if let Some(meta) = &new.meta {
+            meta.validate()?;
+        }
         if let Some(brand) = &new.brand {
             self.check_brand(brand).await?;
         }
-        if let Some(existing) = self.store.find_link_by_url(&target.key).await? {
-            return Ok((self.to_link(existing), Created::Existing));
+        if let Some(existing) = self.store.link_by_url(&target.key).await? {
+            return self.existing(caller, existing, new.brand).await;
         }
-        if new.brand.is_none() {
-            new.brand = self.generated_slug(&target.key, &new.creator_id).await?;
-        }
-        let meta = serde_json::to_value(&new.meta).unwrap_or_default();
-        let record = NewLinkRecord {
-            hash: new.brand.as_deref(),
+        let brand = match new.brand {
+            Some(brand) => Some(brand),
+            None => self.generated_slug(&target.key, &identity.user_id).await?,
+        };
+        let meta = match new.meta {
+            Some(meta) => meta,
+            None => self.read_page(&target.url).await?,
+        };
+        let meta = meta.to_stored();
+        let row = NewLinkRow {
+            brand: brand.as_deref(),
             original_url: &target.key,
-            creator_id: &new.creator_id,
+            creator_id: &identity.user_id,
             meta: &meta,
-            redirect_status: new.redirect_status.map(|status| status.get() as i16),
-            cache_max_age: new.cache_max_age.map(clamp_i32),
+            redirect_status: new.redirect_status.map(RedirectStatus::get),
+            cache_max_age: new.cache_max_age,
             now: Utc::now(),
         };
-        match self.store.insert_link(&record).await {
+        match self.store.insert_link(&row).await {
             Ok(inserted) => {
                 tracing::info!(link.id = inserted.id, link.url = %target.key, "created link");
                 // Its slugs may have been asked for (and remembered as unknown) before they existed.
                 self.announce(&inserted).await;
                 Ok((self.to_link(inserted), Created::New))
             }
-            Err(StoreError::Conflict("hash")) => Err(LinkError::SlugTaken(new.brand.unwrap_or_default())),
+            Err(StorageError::Conflict("hash")) => Err(LinkError::SlugTaken(brand.unwrap_or_default())),
             // Someone shortened the same URL a moment ago: theirs is the link.
-            Err(StoreError::Conflict(_)) => match self.store.find_link_by_url(&target.key).await? {
+            Err(StorageError::Conflict(_)) => match self.store.link_by_url(&target.key).await? {
                 Some(existing) => Ok((self.to_link(existing), Created::Existing)),
-                None => Err(LinkError::Store(StoreError::Conflict("original_url"))),
+                None => Err(StorageError::Conflict("original_url").into()),
             },
             Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The answer to shortening an already shortened URL, with `brand` attached when asked for and allowed.
+    async fn existing(
+        &self,
+        caller: &Caller,
+        existing: LinkRow,
+        brand: Option<String>,
+    ) -> Result<(Link, Created), LinkError> {
+        let Some(brand) = brand.filter(|brand| existing.brand.as_ref() != Some(brand)) else {
+            return Ok((self.to_link(existing), Created::Existing));
+        };
+        let refuse = |link: &LinkRow, reason: String| LinkError::AlreadyShortened {
+            url: link.original_url.clone(),
+            short_url: self.short_url(link.brand.as_deref().unwrap_or(&self.slugs.encode(link.id))),
+            reason,
+        };
+        let action = Action::SetBrand { creator: &existing.creator_id, current: existing.brand.as_deref() };
+        if let Err(denied) = authorize(caller, action) {
+            return Err(refuse(&existing, format!("the slug `{brand}` cannot be added to it: {denied}")));
+        }
+        let patch = LinkPatch { brand: Some(&brand), ..LinkPatch::default() };
+        let updated = self.patch(&existing, &patch, &brand).await?;
+        Ok((self.to_link(updated), Created::Existing))
+    }
+
+    /// Applies `patch` to `current`; `brand` names the brand slug the patch may set, for messages.
+    async fn patch(&self, current: &LinkRow, patch: &LinkPatch<'_>, brand: &str) -> Result<LinkRow, LinkError> {
+        let updated = match self.store.update_link(current.id, patch, Utc::now()).await {
+            Ok(Some(updated)) => updated,
+            // Either the link is gone, or another request gave it a brand slug first.
+            Ok(None) => {
+                return match self.store.link_by_id(current.id).await? {
+                    Some(_) => {
+                        Err(Denied::Forbidden("the link already has a custom slug; it cannot be changed").into())
+                    }
+                    None => Err(LinkError::NotFound(self.slugs.encode(current.id))),
+                };
+            }
+            Err(StorageError::Conflict(_)) => return Err(LinkError::SlugTaken(brand.to_owned())),
+            Err(error) => return Err(error.into()),
+        };
+        self.announce(current).await;
+        self.announce(&updated).await;
+        Ok(updated)
+    }
+
+    /// The target page's metadata, or none when it cannot be read (an error with `require_reachable`).
+    async fn read_page(&self, url: &url::Url) -> Result<LinkMeta, LinkError> {
+        let Some(pages) = &self.pages else { return Ok(LinkMeta::default()) };
+        match pages.read(url).await {
+            Ok(meta) => Ok(meta.sanitized()),
+            Err(error) if self.require_reachable => Err(LinkError::Unreachable(error)),
+            Err(error) => {
+                tracing::info!(%error, %url, "metadata not fetched; the link is created without it");
+                Ok(LinkMeta::default())
+            }
         }
     }
 
@@ -226,7 +309,7 @@ impl LinkService {
         for attempt in 0..SLUG_ATTEMPTS {
             let Some(slug) = hooks.generate_slug(url, creator, attempt).await? else { return Ok(None) };
             let acceptable = self.check_brand(&slug).await.is_ok();
-            if acceptable && self.store.find_link_by_hash(&slug).await?.is_none() {
+            if acceptable && self.store.link_by_brand(&slug).await?.is_none() {
                 return Ok(Some(slug));
             }
             tracing::debug!(slug, attempt, "generated slug unusable; asking again");
@@ -235,37 +318,43 @@ impl LinkService {
         Ok(None)
     }
 
-    /// The link reached by `slug` (automatic or brand).
-    pub async fn find(&self, slug: &str) -> Result<Option<Link>, LinkError> {
-        Ok(self.find_record(slug).await?.map(|record| self.to_link(record)))
+    /// Whether `caller` may read links: signed-in callers may, anonymous ones only with `[api] public_read`.
+    fn may_read(&self, caller: &Caller) -> Result<(), LinkError> {
+        if self.public_read && matches!(caller, Caller::Anonymous) {
+            return Ok(());
+        }
+        authorize(caller, Action::ReadLinks)?;
+        Ok(())
     }
 
-    async fn find_record(&self, slug: &str) -> Result<Option<LinkRecord>, StoreError> {
+    /// The link reached by `slug` (automatic or brand).
+    pub async fn find(&self, caller: &Caller, slug: &str) -> Result<Link, LinkError> {
+        self.may_read(caller)?;
+        let record = self.find_record(slug).await?.ok_or_else(|| LinkError::NotFound(slug.to_owned()))?;
+        Ok(self.to_link(record))
+    }
+
+    async fn find_record(&self, slug: &str) -> Result<Option<LinkRow>, StorageError> {
         match self.slugs.parse(slug) {
-            SlugRef::Id(id) => self.store.find_link_by_id(id).await,
-            SlugRef::Brand(brand) => self.store.find_link_by_hash(brand).await,
+            SlugRef::Id(id) => self.store.link_by_id(id).await,
+            SlugRef::Brand(brand) => self.store.link_by_brand(brand).await,
             SlugRef::Invalid => Ok(None),
         }
     }
 
     /// What `GET /{slug}` should answer; `None` when no link has that slug.
-    pub async fn resolve(&self, slug: &str) -> Result<Option<Redirect>, StoreError> {
+    pub async fn resolve(&self, slug: &str) -> Result<Option<Redirect>, StorageError> {
         Ok(self.find_record(slug).await?.map(|record| Redirect {
             id: self.slugs.encode(record.id),
-            status: record.redirect_status.and_then(|s| u16::try_from(s).ok()).unwrap_or(self.default_status),
-            max_age: record.cache_max_age.and_then(|s| u64::try_from(s).ok()).unwrap_or(self.default_max_age),
+            status: record.redirect_status.unwrap_or(self.default_status),
+            max_age: record.cache_max_age.map_or(self.default_max_age, u64::from),
             target: record.original_url,
         }))
     }
 
-    /// Links newest first, optionally filtered by a search over URL, brand slug and title.
-    pub async fn list(&self, search: Option<&str>, limit: u32, offset: u32) -> Result<Vec<Link>, LinkError> {
-        let query = LinkQuery { search, limit: i64::from(limit), offset: i64::from(offset), ..LinkQuery::default() };
-        Ok(self.query(&query).await?.0)
-    }
-
     /// Links matching `query`, with the total number that match (for paging).
-    pub async fn query(&self, query: &LinkQuery<'_>) -> Result<(Vec<Link>, i64), LinkError> {
+    pub async fn list(&self, caller: &Caller, query: &LinkQuery<'_>) -> Result<(Vec<Link>, i64), LinkError> {
+        self.may_read(caller)?;
         let (records, total) = self.store.list_links(query).await?;
         Ok((records.into_iter().map(|record| self.to_link(record)).collect(), total))
     }
@@ -278,47 +367,56 @@ impl LinkService {
         }
     }
 
-    /// Applies `changes` to the link at `slug`.
-    pub async fn update(&self, slug: &str, changes: LinkChanges) -> Result<Link, LinkError> {
+    /// Applies `changes` to the link at `slug`, each changed field checked against what `caller` may change.
+    /// Only the changed columns are written, so concurrent changes of different fields all stick.
+    pub async fn update(&self, caller: &Caller, slug: &str, changes: LinkChanges) -> Result<Link, LinkError> {
+        let identity = authenticated(caller)?;
         let current = self.find_record(slug).await?.ok_or_else(|| LinkError::NotFound(slug.to_owned()))?;
+        if changes.original_url.is_some_and(|url| url != current.original_url) {
+            authorize(caller, Action::ChangeOriginalUrl)?;
+        }
+        let set_brand = Action::SetBrand { creator: &current.creator_id, current: current.brand.as_deref() };
         let brand = match changes.brand {
-            Some(Some(brand)) => {
+            Some(Some(brand)) if Some(&brand) != current.brand.as_ref() => {
+                authorize(caller, set_brand)?;
                 self.check_brand(&brand).await?;
                 Some(brand)
             }
-            Some(None) => None,
-            None => current.hash.clone(),
+            // Clearing a brand slug is changing it, which nobody may do.
+            Some(None) if current.brand.is_some() => {
+                authorize(caller, set_brand)?;
+                None
+            }
+            _ => None,
         };
-        let meta = match changes.meta {
-            Some(meta) => serde_json::to_value(meta).unwrap_or_default(),
-            None => current.meta.as_ref().map(|json| json.0.clone()).unwrap_or_default(),
+        let stored_meta = LinkMeta::from_stored(&current.meta);
+        let meta = match changes.meta.map(|meta| keep_other_keys(meta, &stored_meta)) {
+            Some(meta) if meta != stored_meta => {
+                authorize(caller, Action::EditLinkMeta)?;
+                meta.validate()?;
+                Some(meta.to_stored())
+            }
+            _ => None,
         };
-        let update = LinkUpdate {
-            hash: brand.as_deref(),
-            meta: &meta,
-            redirect_status: match changes.redirect_status {
-                Some(status) => status.map(|s| s.get() as i16),
-                None => current.redirect_status,
-            },
-            cache_max_age: match changes.cache_max_age {
-                Some(max_age) => max_age.map(clamp_i32),
-                None => current.cache_max_age,
-            },
-            now: Utc::now(),
-        };
-        let updated = match self.store.update_link(current.id, &update).await {
-            Ok(Some(updated)) => updated,
-            Ok(None) => return Err(LinkError::NotFound(slug.to_owned())),
-            Err(StoreError::Conflict(_)) => return Err(LinkError::SlugTaken(brand.unwrap_or_default())),
-            Err(error) => return Err(error.into()),
-        };
-        self.announce(&current).await;
-        self.announce(&updated).await;
+        let status = changes.redirect_status.map(|status| status.map(RedirectStatus::get));
+        let status = status.filter(|status| *status != current.redirect_status);
+        let max_age = changes.cache_max_age.filter(|max_age| *max_age != current.cache_max_age);
+        if status.is_some() || max_age.is_some() {
+            authorize(caller, Action::SetRedirectOverrides { creator: &current.creator_id })?;
+        }
+        let patch =
+            LinkPatch { brand: brand.as_deref(), meta: meta.as_ref(), redirect_status: status, cache_max_age: max_age };
+        if patch.is_empty() {
+            return Ok(self.to_link(current));
+        }
+        let updated = self.patch(&current, &patch, brand.as_deref().unwrap_or_default()).await?;
+        tracing::info!(link.id = updated.id, user.id = %identity.user_id, "changed link");
         Ok(self.to_link(updated))
     }
 
     /// Deletes the link at `slug` and returns what it was.
-    pub async fn delete(&self, slug: &str) -> Result<Link, LinkError> {
+    pub async fn delete(&self, caller: &Caller, slug: &str) -> Result<Link, LinkError> {
+        authorize(caller, Action::DeleteLink)?;
         let current = self.find_record(slug).await?.ok_or_else(|| LinkError::NotFound(slug.to_owned()))?;
         if !self.store.delete_link(current.id).await? {
             return Err(LinkError::NotFound(slug.to_owned()));
@@ -329,31 +427,41 @@ impl LinkService {
     }
 
     /// Tells listeners every slug `record` is reachable by.
-    async fn announce(&self, record: &LinkRecord) {
+    async fn announce(&self, record: &LinkRow) {
         let slug = self.slugs.encode(record.id);
         let mut slugs = vec![slug.as_str()];
-        slugs.extend(record.hash.as_deref());
+        slugs.extend(record.brand.as_deref());
         for listener in &self.listeners {
             listener.slugs_changed(&slugs).await;
         }
     }
 
-    fn to_link(&self, record: LinkRecord) -> Link {
+    fn to_link(&self, record: LinkRow) -> Link {
         Link {
             slug: self.slugs.encode(record.id),
             id: record.id,
-            brand: record.hash,
+            meta: LinkMeta::from_stored(&record.meta),
+            brand: record.brand,
             original_url: record.original_url,
             creator_id: record.creator_id,
-            meta: record.meta.and_then(|json| serde_json::from_value(json.0).ok()).unwrap_or_default(),
-            redirect_status: record.redirect_status.and_then(|s| u16::try_from(s).ok()?.try_into().ok()),
-            cache_max_age: record.cache_max_age.and_then(|s| u32::try_from(s).ok()),
+            redirect_status: record.redirect_status.and_then(|status| RedirectStatus::try_from(status).ok()),
+            cache_max_age: record.cache_max_age,
             created_at: record.created_at,
             updated_at: record.updated_at,
         }
     }
 }
 
-fn clamp_i32(value: u32) -> i32 {
-    i32::try_from(value).unwrap_or(i32::MAX)
+/// `meta` with the keys Blink does not know taken from `stored` unless it sets them itself: the API and the UI
+/// edit the fields they show, and keys adopted from Node Blink (`url`, `video`, …) are kept.
+fn keep_other_keys(mut meta: LinkMeta, stored: &LinkMeta) -> LinkMeta {
+    for (key, value) in &stored.other {
+        meta.other.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    meta
+}
+
+/// The caller's identity, or the refusal to give an anonymous caller.
+fn authenticated(caller: &Caller) -> Result<&Identity, LinkError> {
+    caller.identity().ok_or(LinkError::NotAllowed(Denied::Unauthenticated))
 }

@@ -23,8 +23,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use url::Url;
+
+use crate::links::{LinkMeta, PageError, PageReader};
 
 use self::fetch::Limits;
 use self::policy::AddressPolicy;
@@ -189,5 +192,25 @@ impl Scraper {
                 Err(_) => Err(ScrapeError::Cancelled),
             },
         }
+    }
+}
+
+impl PageReader for Scraper {
+    fn read<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<LinkMeta, PageError>> {
+        Box::pin(async move {
+            match self.scrape(url).await {
+                Ok(page) => Ok(LinkMeta {
+                    author: page.author,
+                    date: page.date,
+                    description: page.description,
+                    lang: page.lang,
+                    logo: page.logo,
+                    publisher: page.publisher,
+                    title: page.title,
+                    ..LinkMeta::default()
+                }),
+                Err(error) => Err(PageError { timed_out: error.is_timeout(), message: error.to_string() }),
+            }
+        })
     }
 }

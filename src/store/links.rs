@@ -1,135 +1,69 @@
-//! The `links` table.
+//! The `links` table, behind the link service's [`LinkStore`] port.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::{Backend, Pool, Store, StoreError};
+use super::{Backend, Pool, Store, storable};
+use crate::links::{LinkPatch, LinkQuery, LinkRow, LinkSort, LinkStore, NewLinkRow};
+use crate::storage::StorageError;
 
-/// A row of `links`.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct LinkRecord {
-    pub id: i64,
-    /// The brand slug, if any (Node Blink's column name).
-    pub hash: Option<String>,
-    pub original_url: String,
-    pub creator_id: String,
-    pub meta: Option<Json<serde_json::Value>>,
-    pub redirect_status: Option<i16>,
-    pub cache_max_age: Option<i32>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+/// A row of `links` as the driver reads it.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    hash: Option<String>,
+    original_url: String,
+    creator_id: String,
+    meta: Option<Json<serde_json::Value>>,
+    redirect_status: Option<i16>,
+    cache_max_age: Option<i32>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
 }
 
-/// A link to insert.
-#[derive(Debug)]
-pub struct NewLinkRecord<'a> {
-    pub hash: Option<&'a str>,
-    pub original_url: &'a str,
-    pub creator_id: &'a str,
-    pub meta: &'a serde_json::Value,
-    pub redirect_status: Option<i16>,
-    pub cache_max_age: Option<i32>,
-    pub now: DateTime<Utc>,
-}
-
-/// The full new state of a link's mutable columns (`original_url` never changes).
-#[derive(Debug)]
-pub struct LinkUpdate<'a> {
-    pub hash: Option<&'a str>,
-    pub meta: &'a serde_json::Value,
-    pub redirect_status: Option<i16>,
-    pub cache_max_age: Option<i32>,
-    pub now: DateTime<Utc>,
-}
-
-/// A column links can be sorted by.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LinkSort {
-    /// Creation order (the default, newest first).
-    #[default]
-    Id,
-    CreatedAt,
-    UpdatedAt,
-    OriginalUrl,
-    Hash,
-}
-
-impl LinkSort {
-    fn column(self) -> &'static str {
-        match self {
-            Self::Id => "id",
-            Self::CreatedAt => "created_at",
-            Self::UpdatedAt => "updated_at",
-            Self::OriginalUrl => "original_url",
-            Self::Hash => "hash",
+impl From<Row> for LinkRow {
+    fn from(row: Row) -> Self {
+        Self {
+            id: row.id,
+            brand: row.hash,
+            original_url: row.original_url,
+            creator_id: row.creator_id,
+            meta: row.meta.map(|json| json.0).unwrap_or_default(),
+            // The columns' CHECK constraints keep both in range.
+            redirect_status: row.redirect_status.and_then(|status| u16::try_from(status).ok()),
+            cache_max_age: row.cache_max_age.and_then(|seconds| u32::try_from(seconds).ok()),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         }
     }
 }
 
-/// How to page, sort and filter a listing.
-#[derive(Debug)]
-pub struct LinkQuery<'a> {
-    /// Substring matched against the URL, the brand slug and the title.
-    pub search: Option<&'a str>,
-    /// Only links made by this user.
-    pub creator_id: Option<&'a str>,
-    /// Only links with these ids.
-    pub ids: Option<&'a [i64]>,
-    pub sort: LinkSort,
-    pub descending: bool,
-    pub limit: i64,
-    pub offset: i64,
+fn sort_column(sort: LinkSort) -> &'static str {
+    match sort {
+        LinkSort::Id => "id",
+        LinkSort::CreatedAt => "created_at",
+        LinkSort::UpdatedAt => "updated_at",
+        LinkSort::OriginalUrl => "original_url",
+        LinkSort::Brand => "hash",
+    }
 }
 
-impl Default for LinkQuery<'_> {
-    fn default() -> Self {
-        Self { search: None, creator_id: None, ids: None, sort: LinkSort::Id, descending: true, limit: 50, offset: 0 }
-    }
+/// Seconds as the `integer` column holds them.
+fn max_age_column(seconds: u32) -> i32 {
+    i32::try_from(seconds).unwrap_or(i32::MAX)
+}
+
+/// A status as the `smallint` column holds it.
+fn status_column(status: u16) -> i16 {
+    i16::try_from(status).unwrap_or(i16::MAX)
 }
 
 const COLUMNS: &str =
     "id, hash, original_url, creator_id, meta, redirect_status, cache_max_age, created_at, updated_at";
 
 impl Store {
-    /// Inserts a link; a taken brand slug or URL is [`StoreError::Conflict`].
-    #[tracing::instrument(skip_all, fields(url = new.original_url))]
-    pub async fn insert_link(&self, new: &NewLinkRecord<'_>) -> Result<LinkRecord, StoreError> {
-        let sql = format!(
-            "INSERT INTO links (hash, original_url, creator_id, meta, redirect_status, cache_max_age, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
-        );
-        let result = on_pool!(self, pool => sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(sql))
-            .bind(new.hash)
-            .bind(new.original_url)
-            .bind(new.creator_id)
-            .bind(Json(new.meta))
-            .bind(new.redirect_status)
-            .bind(new.cache_max_age)
-            .bind(new.now)
-            .fetch_one(pool)
-            .await);
-        result.map_err(StoreError::from_write)
-    }
-
-    /// The link with this id.
-    #[tracing::instrument(skip(self))]
-    pub async fn find_link_by_id(&self, id: i64) -> Result<Option<LinkRecord>, StoreError> {
-        self.find_link_where("id = $1", id).await
-    }
-
-    /// The link with this brand slug (case-sensitive).
-    #[tracing::instrument(skip(self))]
-    pub async fn find_link_by_hash(&self, hash: &str) -> Result<Option<LinkRecord>, StoreError> {
-        self.find_link_where("hash = $1", hash).await
-    }
-
-    /// The link of this normalized URL.
-    #[tracing::instrument(skip(self))]
-    pub async fn find_link_by_url(&self, original_url: &str) -> Result<Option<LinkRecord>, StoreError> {
-        self.find_link_where("original_url = $1", original_url).await
-    }
-
-    async fn find_link_where<T>(&self, condition: &str, value: T) -> Result<Option<LinkRecord>, StoreError>
+    async fn find_link_where<T>(&self, condition: &str, value: T) -> Result<Option<LinkRow>, StorageError>
     where
         T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
             + sqlx::Type<sqlx::Sqlite>
@@ -138,14 +72,58 @@ impl Store {
             + Send,
     {
         let sql = format!("SELECT {COLUMNS} FROM links WHERE {condition}");
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(pool).await)?,
-        )
+        let row = on_pool!(self, pool => sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(pool).await)?;
+        Ok(row.map(LinkRow::from))
+    }
+}
+
+#[async_trait]
+impl LinkStore for Store {
+    #[tracing::instrument(skip_all, fields(url = new.original_url))]
+    async fn insert_link(&self, new: &NewLinkRow<'_>) -> Result<LinkRow, StorageError> {
+        let sql = format!(
+            "INSERT INTO links (hash, original_url, creator_id, meta, redirect_status, cache_max_age, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
+        );
+        let row = in_transaction!(self, tx => sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
+            .bind(new.brand)
+            .bind(new.original_url)
+            .bind(new.creator_id)
+            .bind(Json(new.meta))
+            .bind(new.redirect_status.map(status_column))
+            .bind(new.cache_max_age.map(max_age_column))
+            .bind(new.now)
+            .fetch_one(&mut *tx)
+            .await?);
+        Ok(row.into())
     }
 
-    /// Links in the requested order and page, filtered, with the total number that match.
     #[tracing::instrument(skip(self))]
-    pub async fn list_links(&self, query: &LinkQuery<'_>) -> Result<(Vec<LinkRecord>, i64), StoreError> {
+    async fn link_by_id(&self, id: i64) -> Result<Option<LinkRow>, StorageError> {
+        self.find_link_where("id = $1", id).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn link_by_brand(&self, brand: &str) -> Result<Option<LinkRow>, StorageError> {
+        if !storable(brand) {
+            return Ok(None);
+        }
+        self.find_link_where("hash = $1", brand).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn link_by_url(&self, original_url: &str) -> Result<Option<LinkRow>, StorageError> {
+        if !storable(original_url) {
+            return Ok(None);
+        }
+        self.find_link_where("original_url = $1", original_url).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn list_links(&self, query: &LinkQuery<'_>) -> Result<(Vec<LinkRow>, i64), StorageError> {
+        if query.search.is_some_and(|search| !storable(search)) || query.creator_id.is_some_and(|id| !storable(id)) {
+            return Ok((Vec::new(), 0));
+        }
         let title = match self.backend() {
             Backend::Sqlite => "json_extract(meta, '$.title')",
             Backend::Postgres => "meta->>'title'",
@@ -167,12 +145,12 @@ impl Store {
         let direction = if query.descending { "DESC" } else { "ASC" };
         let list_sql = format!(
             "SELECT {COLUMNS} FROM links WHERE {filter} ORDER BY {} {direction}, id {direction} LIMIT $3 OFFSET $4",
-            query.sort.column()
+            sort_column(query.sort)
         );
         let count_sql = format!("SELECT COUNT(*) FROM links WHERE {filter}");
         let pattern = query.search.map(|term| format!("%{}%", escape_like(term)));
         let (rows, total) = on_pool!(self, pool => {
-            let rows = sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(list_sql))
+            let rows = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(list_sql))
                 .bind(pattern.as_deref())
                 .bind(query.creator_id)
                 .bind(query.limit)
@@ -186,36 +164,57 @@ impl Store {
                 .await?;
             (rows, total)
         });
-        Ok((rows, total))
+        Ok((rows.into_iter().map(LinkRow::from).collect(), total))
     }
 
-    /// Writes the mutable columns of link `id`; `None` when it no longer exists.
-    #[tracing::instrument(skip(self, update))]
-    pub async fn update_link(&self, id: i64, update: &LinkUpdate<'_>) -> Result<Option<LinkRecord>, StoreError> {
-        let sql = format!(
-            "UPDATE links SET hash = $2, meta = $3, redirect_status = $4, cache_max_age = $5, updated_at = $6
-             WHERE id = $1 RETURNING {COLUMNS}"
-        );
-        let result = on_pool!(self, pool => sqlx::query_as::<_, LinkRecord>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(update.hash)
-            .bind(Json(update.meta))
-            .bind(update.redirect_status)
-            .bind(update.cache_max_age)
-            .bind(update.now)
-            .fetch_optional(pool)
-            .await);
-        result.map_err(StoreError::from_write)
+    #[tracing::instrument(skip(self, patch))]
+    async fn update_link(
+        &self,
+        id: i64,
+        patch: &LinkPatch<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LinkRow>, StorageError> {
+        // Only the columns the patch names, so a concurrent change of another column is not written back over.
+        // Placeholders follow the order the values are bound in below: $1 id, $2 now, then the patch's columns.
+        let mut assignments = vec!["updated_at = $2".to_owned()];
+        let named = [
+            ("hash", patch.brand.is_some()),
+            ("meta", patch.meta.is_some()),
+            ("redirect_status", patch.redirect_status.is_some()),
+            ("cache_max_age", patch.cache_max_age.is_some()),
+        ];
+        for (column, _) in named.iter().filter(|(_, changed)| *changed) {
+            assignments.push(format!("{column} = ${}", assignments.len() + 2));
+        }
+        // A brand slug is set only while the link has none: once set, it never changes.
+        let condition = if patch.brand.is_some() { "id = $1 AND hash IS NULL" } else { "id = $1" };
+        let sql = format!("UPDATE links SET {} WHERE {condition} RETURNING {COLUMNS}", assignments.join(", "));
+        let row = in_transaction!(self, tx => {
+            let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).bind(id).bind(now);
+            if let Some(brand) = patch.brand {
+                query = query.bind(brand);
+            }
+            if let Some(meta) = patch.meta {
+                query = query.bind(Json(meta));
+            }
+            if let Some(status) = patch.redirect_status {
+                query = query.bind(status.map(status_column));
+            }
+            if let Some(max_age) = patch.cache_max_age {
+                query = query.bind(max_age.map(max_age_column));
+            }
+            query.fetch_optional(&mut *tx).await?
+        });
+        Ok(row.map(LinkRow::from))
     }
 
-    /// Deletes link `id`; `false` when there was none.
     #[tracing::instrument(skip(self))]
-    pub async fn delete_link(&self, id: i64) -> Result<bool, StoreError> {
-        let affected = on_pool!(self, pool => sqlx::query("DELETE FROM links WHERE id = $1")
+    async fn delete_link(&self, id: i64) -> Result<bool, StorageError> {
+        let affected = in_transaction!(self, tx => sqlx::query("DELETE FROM links WHERE id = $1")
             .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected());
         Ok(affected > 0)
     }
 }

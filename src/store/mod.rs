@@ -12,11 +12,42 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs `$body` in a transaction on whichever pool the store holds, and commits it: a write is reported done only
+/// once its commit has succeeded (a `RETURNING` row read outside a transaction arrives before the commit, whose
+/// failure, on a full disk say, would be lost). `$body` runs its statements on `&mut *$tx`; returning early from it
+/// (with `?` or `return`) rolls back and makes the macro's value.
+///
+/// A connection whose transaction failed is closed rather than returned to the pool: SQLite rolls a transaction
+/// back by itself on some errors (`SQLITE_FULL`), sqlx's own rollback then fails, and sqlx would believe that
+/// connection inside a transaction for good. SQLite transactions begin `IMMEDIATE`: they take the write lock
+/// first, instead of failing with `SQLITE_BUSY` when a read turns into a write.
+macro_rules! in_transaction {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite(pool) => in_transaction!(@on pool, "BEGIN IMMEDIATE", $tx => $body),
+            Pool::Postgres(pool) => in_transaction!(@on pool, "BEGIN", $tx => $body),
+        }
+    };
+    (@on $pool:expr, $begin:literal, $tx:ident => $body:expr) => {{
+        let mut connection = $pool.acquire().await?;
+        let outcome = async {
+            let mut $tx = sqlx::Connection::begin_with(&mut *connection, $begin).await?;
+            let value = $body;
+            $tx.commit().await?;
+            Ok::<_, StorageError>(value)
+        }
+        .await;
+        if outcome.is_err() {
+            connection.close_on_drop();
+        }
+        outcome?
+    }};
+}
+
+mod credentials;
 mod links;
 mod migrate;
 mod plugin_kv;
-mod sessions;
-mod tokens;
 mod users;
 
 use std::str::FromStr;
@@ -26,15 +57,12 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::config::{DatabaseConfig, redact_url};
+use crate::storage::StorageError;
 
-pub use links::{LinkQuery, LinkRecord, LinkSort, LinkUpdate, NewLinkRecord};
 pub use migrate::{MigrationState, MigrationStatus};
 pub use plugin_kv::UnixMillis;
-pub use sessions::SessionRecord;
-pub use tokens::{NewTokenRecord, TokenRecord};
-pub use users::{Page, UserFilter, UserQuery, UserRecord, UserSort, UserUpdate};
 
-/// Why a storage operation failed.
+/// Why the database could not be opened or migrated (query failures are [`StorageError`]s).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or opened.
@@ -43,30 +71,39 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
-    /// A unique column already holds the value (`hash` or `original_url`).
-    #[error("{0} is already taken")]
-    Conflict(&'static str),
     /// Migrations could not be listed or applied.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-impl StoreError {
-    /// Maps a unique violation on write to [`StoreError::Conflict`] naming the column.
-    fn from_write(error: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &error
-            && db.is_unique_violation()
-        {
-            // PostgreSQL names the constraint (`links_hash_key`); SQLite names the column in its message.
-            let text = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
-            for column in ["original_url", "hash"] {
-                if text.contains(column) {
-                    return Self::Conflict(column);
+/// SQLite's `SQLITE_FULL` and PostgreSQL's `disk_full`: no room left for the write.
+const FULL_CODES: &[&str] = &["13", "53100"];
+
+impl From<sqlx::Error> for StorageError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            if db.is_unique_violation() {
+                // PostgreSQL names the constraint (`links_hash_key`, Node Blink's `links_hash_unique`); SQLite
+                // names the column in its message.
+                let text = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+                for column in ["original_url", "hash"] {
+                    if text.contains(column) {
+                        return Self::Conflict(column);
+                    }
                 }
             }
+            if db.code().is_some_and(|code| FULL_CODES.contains(&code.as_ref())) {
+                return Self::Full(Box::new(error));
+            }
         }
-        Self::Query(error)
+        Self::Unavailable(Box::new(error))
     }
+}
+
+/// Whether `text` can be stored, or looked up, in both databases: PostgreSQL refuses NUL characters, so no stored
+/// value can contain one.
+fn storable(text: &str) -> bool {
+    !text.contains('\0')
 }
 
 /// Which database engine a store talks to.
@@ -134,7 +171,7 @@ impl Store {
     }
 
     /// Checks that the database answers a trivial query.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    pub async fn ping(&self) -> Result<(), StorageError> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
         Ok(())
     }

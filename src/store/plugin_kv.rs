@@ -1,6 +1,7 @@
 //! The `plugin_kv` table: plugins' key-value entries when Redis is not configured.
 
-use super::{Pool, Store, StoreError};
+use super::{Pool, Store};
+use crate::storage::StorageError;
 
 /// Milliseconds since the Unix epoch, the unit of `plugin_kv.expires_at`.
 pub type UnixMillis = i64;
@@ -12,7 +13,7 @@ impl Store {
         namespace: &str,
         key: &str,
         now: UnixMillis,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<String>, StorageError> {
         let sql = "SELECT value FROM plugin_kv
                    WHERE namespace = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)";
         Ok(
@@ -27,10 +28,10 @@ impl Store {
         key: &str,
         value: &str,
         expires_at: Option<UnixMillis>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         let sql = "INSERT INTO plugin_kv (namespace, key, value, expires_at) VALUES ($1, $2, $3, $4)
                    ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
-        on_pool!(self, pool => sqlx::query(sql).bind(namespace).bind(key).bind(value).bind(expires_at).execute(pool).await.map(drop))?;
+        in_transaction!(self, tx => sqlx::query(sql).bind(namespace).bind(key).bind(value).bind(expires_at).execute(&mut *tx).await.map(drop)?);
         Ok(())
     }
 
@@ -43,7 +44,7 @@ impl Store {
         delta: i64,
         expires_at: Option<UnixMillis>,
         now: UnixMillis,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<i64, StorageError> {
         let sql = "INSERT INTO plugin_kv (namespace, key, value, expires_at) VALUES ($1, $2, CAST($3 AS TEXT), $4)
                    ON CONFLICT (namespace, key) DO UPDATE SET
                      value = CASE WHEN plugin_kv.expires_at IS NOT NULL AND plugin_kv.expires_at <= $5
@@ -53,35 +54,37 @@ impl Store {
                                        THEN excluded.expires_at
                                        ELSE plugin_kv.expires_at END
                    RETURNING value";
-        let value: String = on_pool!(self, pool => sqlx::query_scalar(sql)
+        let value: String = in_transaction!(self, tx => sqlx::query_scalar(sql)
             .bind(namespace)
             .bind(key)
             .bind(delta)
             .bind(expires_at)
             .bind(now)
-            .fetch_one(pool)
-            .await)?;
-        value.parse().map_err(|_| StoreError::Query(sqlx::Error::Decode(format!("`{value}` is not an integer").into())))
+            .fetch_one(&mut *tx)
+            .await?);
+        value
+            .parse()
+            .map_err(|_| StorageError::from(sqlx::Error::Decode(format!("`{value}` is not an integer").into())))
     }
 
     /// Removes `key` from `namespace`.
-    pub async fn plugin_kv_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND key = $2")
+    pub async fn plugin_kv_delete(&self, namespace: &str, key: &str) -> Result<(), StorageError> {
+        in_transaction!(self, tx => sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND key = $2")
             .bind(namespace)
             .bind(key)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(drop))?;
+            .map(drop)?);
         Ok(())
     }
 
     /// Deletes expired entries; returns how many.
-    pub async fn plugin_kv_sweep(&self, now: UnixMillis) -> Result<u64, StoreError> {
-        let done = on_pool!(self, pool => sqlx::query("DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
+    pub async fn plugin_kv_sweep(&self, now: UnixMillis) -> Result<u64, StorageError> {
+        let done = in_transaction!(self, tx => sqlx::query("DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= $1")
             .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected());
         Ok(done)
     }
 }

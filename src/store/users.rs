@@ -1,84 +1,52 @@
 //! The `users` table, as Node Blink made it.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::links::escape_like;
-use super::{Backend, Pool, Store, StoreError};
+use super::{Backend, Pool, Store, storable};
+use crate::auth::Role;
+use crate::storage::StorageError;
+use crate::users::{Page, User, UserPatch, UserQuery, UserSort, UserStore, UserUpdate};
 
-/// A row of `users`.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct UserRecord {
-    /// The identity provider's subject (`api` for the OAuth2 JWT superuser).
-    pub id: String,
-    /// `user` or `superuser`.
-    pub role: String,
-    pub name: Option<String>,
-    pub deactivated: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+/// A row of `users` as the driver reads it.
+#[derive(sqlx::FromRow)]
+pub(super) struct Row {
+    pub(super) id: String,
+    pub(super) role: String,
+    pub(super) name: Option<String>,
+    pub(super) deactivated: bool,
+    pub(super) created_at: Option<DateTime<Utc>>,
+    pub(super) updated_at: Option<DateTime<Utc>>,
 }
 
-/// The full new state of a user's mutable columns (the caller reads the user, applies the policy, writes back).
-#[derive(Debug)]
-pub struct UserUpdate<'a> {
-    pub name: Option<&'a str>,
-    pub role: &'a str,
-    pub deactivated: bool,
-    pub now: DateTime<Utc>,
-}
-
-/// The columns a user listing may be sorted by: an allowlist, so no caller text reaches the SQL.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum UserSort {
-    #[default]
-    Id,
-    Role,
-    Name,
-    Deactivated,
-    CreatedAt,
-    UpdatedAt,
-}
-
-impl UserSort {
-    fn column(self) -> &'static str {
-        match self {
-            Self::Id => "id",
-            Self::Role => "role",
-            Self::Name => "name",
-            Self::Deactivated => "deactivated",
-            Self::CreatedAt => "created_at",
-            Self::UpdatedAt => "updated_at",
+impl From<Row> for User {
+    fn from(row: Row) -> Self {
+        Self {
+            id: row.id,
+            role: Role::from_column(&row.role),
+            name: row.name,
+            deactivated: row.deactivated,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         }
     }
 }
 
-/// Which users a listing keeps; every set field must match.
-#[derive(Debug, Default)]
-pub struct UserFilter<'a> {
-    pub role: Option<&'a str>,
-    pub deactivated: Option<bool>,
-    /// Only these ids (react-admin's `getMany`); an empty list matches nobody.
-    pub ids: Option<&'a [String]>,
+fn sort_column(sort: UserSort) -> &'static str {
+    match sort {
+        UserSort::Id => "id",
+        UserSort::Role => "role",
+        UserSort::Name => "name",
+        UserSort::Deactivated => "deactivated",
+        UserSort::CreatedAt => "created_at",
+        UserSort::UpdatedAt => "updated_at",
+    }
 }
 
-/// How to sort, filter and page a user listing.
-#[derive(Debug, Default)]
-pub struct UserQuery<'a> {
-    pub limit: i64,
-    pub offset: i64,
-    /// The column, and whether it sorts descending. Ties are broken by `id`; users without a name come last.
-    pub sort: (UserSort, bool),
-    pub filter: UserFilter<'a>,
-    /// Substring matched (case-insensitively) against the id and the name.
-    pub search: Option<&'a str>,
-}
-
-/// One page of a listing, and how many rows match in all (for `Content-Range`).
-#[derive(Debug)]
-pub struct Page<T> {
-    pub rows: Vec<T>,
-    pub total: i64,
-}
+/// The PostgreSQL advisory lock that serialises role and deactivation changes, so two concurrent demotions cannot
+/// both see the other superuser still active. (SQLite's `BEGIN IMMEDIATE` serialises every write already.)
+const USER_STATUS_LOCK: i64 = 0x626c_696e_6b5f_7573; // "blink_us"
 
 const COLUMNS: &str = "id, role, name, deactivated, created_at, updated_at";
 
@@ -95,41 +63,47 @@ fn bind<'a>(args: &mut Vec<Arg<'a>>, arg: Arg<'a>) -> String {
     format!("${}", args.len())
 }
 
-impl Store {
-    /// The user with this id.
+#[async_trait]
+impl UserStore for Store {
     #[tracing::instrument(skip(self))]
-    pub async fn find_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    async fn user(&self, id: &str) -> Result<Option<User>, StorageError> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(sqlx::AssertSqlSafe(sql))
+        let row = on_pool!(self, pool => sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(pool)
-            .await)?)
+            .await)?;
+        Ok(row.map(User::from))
     }
 
-    /// The user `id`, inserted with role `user` and `name` if new; an existing user is returned unchanged.
     #[tracing::instrument(skip(self))]
-    pub async fn upsert_user(
-        &self,
-        id: &str,
-        name: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<UserRecord, StoreError> {
-        // `DO UPDATE SET id = users.id` changes nothing but makes RETURNING yield the existing row.
+    async fn ensure_user(&self, id: &str, name: &str, now: DateTime<Utc>) -> Result<User, StorageError> {
+        // Every column is given: a database adopted from Node Blink has no defaults for them. `DO UPDATE SET
+        // id = users.id` changes nothing but makes RETURNING yield the existing row.
         let sql = format!(
-            "INSERT INTO users (id, role, name, created_at, updated_at) VALUES ($1, 'user', $2, $3, $3)
+            "INSERT INTO users (id, role, name, deactivated, created_at, updated_at)
+             VALUES ($1, 'user', $2, $3, $4, $4)
              ON CONFLICT (id) DO UPDATE SET id = users.id RETURNING {COLUMNS}"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(sqlx::AssertSqlSafe(sql))
+        let row = in_transaction!(self, tx => sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(name)
+            .bind(false)
             .bind(now)
-            .fetch_one(pool)
-            .await)?)
+            .fetch_one(&mut *tx)
+            .await?);
+        Ok(row.into())
     }
 
-    /// One page of users, and how many match in all.
     #[tracing::instrument(skip(self))]
-    pub async fn list_users(&self, query: &UserQuery<'_>) -> Result<Page<UserRecord>, StoreError> {
+    async fn list_users(&self, query: &UserQuery<'_>) -> Result<Page<User>, StorageError> {
+        let texts = [query.filter.role, query.search].into_iter().flatten();
+        let ids = query.filter.ids.unwrap_or_default().iter().map(String::as_str);
+        if !texts.chain(ids).all(storable) {
+            return Ok(Page { rows: Vec::new(), total: 0 });
+        }
         let mut conditions = Vec::new();
         let mut args = Vec::new();
         if let Some(role) = query.filter.role {
@@ -163,7 +137,7 @@ impl Store {
             UserSort::Id => format!("id {direction}"),
             // Both engines put NULLs at the same end this way (they disagree by default).
             UserSort::Name => format!("name IS NULL, name {direction}, id {direction}"),
-            other => format!("{} {direction}, id {direction}", other.column()),
+            other => format!("{} {direction}, id {direction}", sort_column(other)),
         };
         let limit = format!("${}", args.len() + 1);
         let offset = format!("${}", args.len() + 2);
@@ -171,7 +145,7 @@ impl Store {
         let count = format!("SELECT COUNT(*) FROM users {filter}");
 
         let (rows, total) = on_pool!(self, pool => {
-            let mut rows = sqlx::query_as::<_, UserRecord>(sqlx::AssertSqlSafe(select));
+            let mut rows = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(select));
             let mut total = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count));
             for arg in &args {
                 (rows, total) = match *arg {
@@ -182,22 +156,58 @@ impl Store {
             let rows = rows.bind(query.limit).bind(query.offset).fetch_all(pool).await?;
             (rows, total.fetch_one(pool).await?)
         });
-        Ok(Page { rows, total })
+        Ok(Page { rows: rows.into_iter().map(User::from).collect(), total })
     }
 
-    /// Writes the mutable columns of user `id`; `None` when there is no such user.
-    #[tracing::instrument(skip(self, update))]
-    pub async fn update_user(&self, id: &str, update: &UserUpdate<'_>) -> Result<Option<UserRecord>, StoreError> {
-        let sql = format!(
-            "UPDATE users SET name = $2, role = $3, deactivated = $4, updated_at = $5 WHERE id = $1 RETURNING {COLUMNS}"
-        );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(update.name)
-            .bind(update.role)
-            .bind(update.deactivated)
-            .bind(update.now)
-            .fetch_optional(pool)
-            .await)?)
+    #[tracing::instrument(skip(self, patch))]
+    async fn update_user(
+        &self,
+        id: &str,
+        patch: &UserPatch<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<UserUpdate, StorageError> {
+        if !storable(id) {
+            return Ok(UserUpdate::NotFound);
+        }
+        // Placeholders follow the order the values are bound in below: $1 id, $2 now, then the patch's columns.
+        let mut assignments = vec!["updated_at = $2".to_owned()];
+        let named = [
+            ("name", patch.name.is_some()),
+            ("role", patch.role.is_some()),
+            ("deactivated", patch.deactivated.is_some()),
+        ];
+        for (column, _) in named.iter().filter(|(_, changed)| *changed) {
+            assignments.push(format!("{column} = ${}", assignments.len() + 2));
+        }
+        let update = format!("UPDATE users SET {} WHERE id = $1 RETURNING {COLUMNS}", assignments.join(", "));
+        let active_superusers = "SELECT COUNT(*) FROM users WHERE role = 'superuser' AND NOT deactivated";
+        let lock = matches!(self.pool, Pool::Postgres(_)) && (patch.role.is_some() || patch.deactivated.is_some());
+        let outcome = in_transaction!(self, tx => {
+            if lock {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(USER_STATUS_LOCK).execute(&mut *tx).await?;
+            }
+            let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(update)).bind(id).bind(now);
+            if let Some(name) = patch.name {
+                query = query.bind(name);
+            }
+            if let Some(role) = patch.role {
+                query = query.bind(role.as_str());
+            }
+            if let Some(deactivated) = patch.deactivated {
+                query = query.bind(deactivated);
+            }
+            let Some(row) = query.fetch_optional(&mut *tx).await? else { return Ok(UserUpdate::NotFound) };
+            let user = User::from(row);
+            // Returning before the commit rolls the change back.
+            if user.role == Role::Superuser && user.deactivated {
+                return Ok(UserUpdate::DeactivatedSuperuser);
+            }
+            let left: i64 = sqlx::query_scalar(active_superusers).fetch_one(&mut *tx).await?;
+            if left == 0 {
+                return Ok(UserUpdate::NoActiveSuperuser);
+            }
+            UserUpdate::Done(user)
+        });
+        Ok(outcome)
     }
 }

@@ -7,7 +7,18 @@ use poem_openapi::payload::Json;
 use crate::auth::{AuthError, Denied};
 use crate::http::problem::Problem;
 use crate::links::LinkError;
-use crate::store::StoreError;
+use crate::storage::StorageError;
+use crate::users::UserError;
+
+tokio::task_local! {
+    /// The id of the API request being handled, for the log line and the body of a 5xx answer.
+    static REQUEST_ID: String;
+}
+
+/// Runs `handling` with `request_id` as the current request's id.
+pub async fn with_request_id<F: Future>(request_id: String, handling: F) -> F::Output {
+    REQUEST_ID.scope(request_id, handling).await
+}
 
 /// Every error status an API operation can answer, each with a problem+json body.
 #[derive(ApiResponse, Debug)]
@@ -45,6 +56,9 @@ pub enum ApiError {
     /// The target page did not answer in time (`require_reachable`).
     #[oai(status = 504, content_type = "application/problem+json")]
     GatewayTimeout(Json<Problem>),
+    /// The database has no room left; nothing was stored.
+    #[oai(status = 507, content_type = "application/problem+json")]
+    InsufficientStorage(Json<Problem>),
 }
 
 impl ApiError {
@@ -63,13 +77,22 @@ impl ApiError {
         Self::NotFound(Json(Problem::new(StatusCode::NOT_FOUND, what)))
     }
 
-    fn unavailable(error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "API request failed on a dependency");
-        Self::Unavailable(Json(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "A dependency is unavailable; try again shortly.",
-        )))
+    /// A 503 with a message for the client; `cause` goes to the log only, with the request id the client sees.
+    fn unavailable(message: &str, cause: &dyn std::fmt::Display) -> Self {
+        Self::Unavailable(Json(server_problem(StatusCode::SERVICE_UNAVAILABLE, message, cause)))
     }
+}
+
+/// A 5xx problem: `message` and the request id for the client, `cause` for the log.
+fn server_problem(status: StatusCode, message: &str, cause: &dyn std::fmt::Display) -> Problem {
+    let request_id = REQUEST_ID.try_with(Clone::clone).ok();
+    tracing::error!(request_id = request_id.as_deref().unwrap_or_default(), error = %cause, status = status.as_u16(),
+        "API request failed");
+    let detail = match &request_id {
+        Some(id) => format!("{message} (request id {id})"),
+        None => message.to_owned(),
+    };
+    Problem { request_id, ..Problem::new(status, detail) }
 }
 
 impl From<Denied> for ApiError {
@@ -93,16 +116,24 @@ impl From<AuthError> for ApiError {
                 Json(Problem::new(StatusCode::UNAUTHORIZED, message)),
                 r#"Bearer error="invalid_token""#.to_owned(),
             ),
-            AuthError::Unavailable(message) => {
-                Self::Unavailable(Json(Problem::new(StatusCode::SERVICE_UNAVAILABLE, message)))
-            }
+            AuthError::Unavailable { what, cause } => Self::unavailable(&format!("{what}; try again shortly"), &cause),
         }
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        Self::unavailable(error)
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Full(_) => Self::InsufficientStorage(Json(server_problem(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "The server has run out of storage space; nothing was stored",
+                &error,
+            ))),
+            StorageError::Conflict(column) => {
+                Self::Conflict(Json(Problem::new(StatusCode::CONFLICT, format!("{column} is already taken"))))
+            }
+            StorageError::Unavailable(_) => Self::unavailable("The database is unavailable; try again shortly", &error),
+        }
     }
 }
 
@@ -110,13 +141,40 @@ impl From<LinkError> for ApiError {
     fn from(error: LinkError) -> Self {
         let message = error.to_string();
         match error {
+            LinkError::NotAllowed(denied) => denied.into(),
             LinkError::Target(_) | LinkError::Denied(_) => Self::invalid_field("originalUrl", message),
             LinkError::Slug(_) | LinkError::SlugRefused(_) => Self::invalid_field("hash", message),
-            LinkError::SlugTaken(_) => {
+            LinkError::Meta(_) => Self::invalid_field("meta", message),
+            LinkError::Unreachable(page) => {
+                let problem = |status| Json(Problem::invalid_field(status, "originalUrl", message));
+                // Node Blink's answers: 504 when the page timed out, else 404.
+                if page.timed_out {
+                    Self::GatewayTimeout(problem(StatusCode::GATEWAY_TIMEOUT))
+                } else {
+                    Self::NotFound(problem(StatusCode::NOT_FOUND))
+                }
+            }
+            LinkError::SlugTaken(_) | LinkError::AlreadyShortened { .. } => {
                 Self::Conflict(Json(Problem::invalid_field(StatusCode::CONFLICT, "hash", message)))
             }
             LinkError::NotFound(_) => Self::not_found(message),
-            LinkError::Hook(_) | LinkError::Store(_) => Self::unavailable(message),
+            LinkError::Hook(cause) => Self::unavailable("A plugin failed; try again shortly", &cause),
+            LinkError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> Self {
+        let message = error.to_string();
+        match error {
+            UserError::NotAllowed(denied) => denied.into(),
+            UserError::NotFound(_) => Self::not_found(message),
+            UserError::Invalid { field, message } => Self::invalid_field(field, message),
+            UserError::LastSuperuser | UserError::DeactivatedSuperuser => {
+                Self::Conflict(Json(Problem::new(StatusCode::CONFLICT, message)))
+            }
+            UserError::Store(error) => error.into(),
         }
     }
 }

@@ -9,10 +9,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::error::ApiError;
 use super::list::{self, content_range};
 use super::text::Text;
-use crate::auth::{Action, Caller, authorize};
-use crate::links::{Link, LinkChanges, LinkMeta, NewLink, RedirectStatus};
+use crate::auth::Caller;
+use crate::links::{Created, Link, LinkChanges, LinkMeta, LinkQuery, LinkSort, NewLink, RedirectStatus};
 use crate::state::AppState;
-use crate::store::{LinkQuery, LinkSort};
 
 /// What Blink knows about a link's target page.
 #[derive(Clone, Debug, Default, Object)]
@@ -24,8 +23,12 @@ pub struct MetaBody {
     pub date: Option<Text>,
     #[oai(skip_serializing_if_is_none)]
     pub description: Option<Text>,
+    /// An http(s) URL.
+    #[oai(skip_serializing_if_is_none)]
+    pub image: Option<Text>,
     #[oai(skip_serializing_if_is_none)]
     pub lang: Option<Text>,
+    /// An http(s) URL.
     #[oai(skip_serializing_if_is_none)]
     pub logo: Option<Text>,
     #[oai(skip_serializing_if_is_none)]
@@ -37,11 +40,12 @@ pub struct MetaBody {
 impl From<LinkMeta> for MetaBody {
     fn from(meta: LinkMeta) -> Self {
         let text = |value: Option<String>| value.map(Text);
-        let LinkMeta { author, date, description, lang, logo, publisher, title } = meta;
+        let LinkMeta { author, date, description, image, lang, logo, publisher, title, other: _ } = meta;
         Self {
             author: text(author),
             date: text(date),
             description: text(description),
+            image: text(image),
             lang: text(lang),
             logo: text(logo),
             publisher: text(publisher),
@@ -53,15 +57,17 @@ impl From<LinkMeta> for MetaBody {
 impl From<MetaBody> for LinkMeta {
     fn from(meta: MetaBody) -> Self {
         let text = |value: Option<Text>| value.map(|text| text.0);
-        let MetaBody { author, date, description, lang, logo, publisher, title } = meta;
+        let MetaBody { author, date, description, image, lang, logo, publisher, title } = meta;
         Self {
             author: text(author),
             date: text(date),
             description: text(description),
+            image: text(image),
             lang: text(lang),
             logo: text(logo),
             publisher: text(publisher),
             title: text(title),
+            other: serde_json::Map::new(),
         }
     }
 }
@@ -79,10 +85,12 @@ pub struct LinkBody {
     /// The normalized target; never changes.
     pub original_url: String,
     pub meta: MetaBody,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
+    /// RFC 3339; absent on some links adopted from Node Blink.
+    #[oai(skip_serializing_if_is_none)]
+    pub created_at: Option<String>,
+    /// RFC 3339; absent on some links adopted from Node Blink.
+    #[oai(skip_serializing_if_is_none)]
+    pub updated_at: Option<String>,
     /// `BASE_URL/{id}`.
     pub shortened_url: String,
     /// `BASE_URL/{hash}`, when the link has a custom slug.
@@ -107,8 +115,8 @@ impl LinkBody {
             hash: link.brand,
             original_url: link.original_url,
             meta: link.meta.into(),
-            created_at: link.created_at.to_rfc3339(),
-            updated_at: link.updated_at.to_rfc3339(),
+            created_at: link.created_at.map(|at| at.to_rfc3339()),
+            updated_at: link.updated_at.map(|at| at.to_rfc3339()),
             redirect_status: link.redirect_status.map(RedirectStatus::get),
             cache_max_age: link.cache_max_age,
         }
@@ -197,7 +205,7 @@ const SORTABLE: &[(&str, LinkSort)] = &[
     ("createdAt", LinkSort::CreatedAt),
     ("updatedAt", LinkSort::UpdatedAt),
     ("originalUrl", LinkSort::OriginalUrl),
-    ("hash", LinkSort::Hash),
+    ("hash", LinkSort::Brand),
 ];
 const FILTERABLE: &[&str] = &["id", "creatorId", "q"];
 
@@ -232,13 +240,12 @@ impl LinksApi {
         filter: Query<Option<String>>,
         q: Query<Option<String>>,
     ) -> Result<ListResponse, ApiError> {
-        super::authenticated_or_anonymous(caller)?;
-        authorize(caller, Action::ReadLinks)?;
+        super::refuse_bad_credentials(caller)?;
         let page = list::parse_range(range.0.as_deref())?;
         let (sort, descending) = list::parse_sort(sort.0.as_deref(), SORTABLE)?.unwrap_or((LinkSort::Id, true));
         let filter = list::parse_filter(filter.0.as_deref(), FILTERABLE)?;
         let creator = list::filter_text(&filter, "creatorId")?;
-        let search = q.0.or(list::filter_text(&filter, "q")?);
+        let search = list::search(q.0, &filter)?;
         let ids = list::filter_texts(&filter, "id")?
             .map(|slugs| slugs.iter().filter_map(|slug| state.links.id_of(slug)).collect::<Vec<_>>());
         let query = LinkQuery {
@@ -250,12 +257,13 @@ impl LinksApi {
             limit: page.limit,
             offset: page.offset,
         };
-        let (links, total) = state.links.query(&query).await?;
+        let (links, total) = state.links.list(caller, &query).await?;
         let range = content_range("links", page.offset, links.len(), total);
         Ok(ListResponse::Ok(Json(links.into_iter().map(|link| LinkBody::of(state, link)).collect()), range))
     }
 
-    /// Shorten a URL: 201 with the new link, or 200 with the existing one when the URL is already shortened.
+    /// Shorten a URL: 201 with the new link, or 200 with the existing one when the URL is already shortened (with
+    /// the custom slug asked for added, when the caller created that link and it has none).
     #[oai(path = "/", method = "post")]
     async fn create(
         &self,
@@ -263,27 +271,20 @@ impl LinksApi {
         Data(caller): Data<&Caller>,
         body: Json<CreateLinkBody>,
     ) -> Result<CreateResponse, ApiError> {
-        let identity = super::authenticated(caller)?;
-        authorize(caller, Action::CreateLink)?;
+        super::refuse_bad_credentials(caller)?;
         let body = body.0;
-        let redirect_status = body.redirect_status.map(redirect_status).transpose()?;
-        let meta = match body.meta {
-            Some(meta) => meta.into(),
-            None => super::scrape::meta_for(state, &body.original_url.0).await?,
-        };
         let request = NewLink {
             url: body.original_url.0,
             brand: body.hash.map(|hash| hash.0),
-            creator_id: identity.user_id.clone(),
-            meta,
-            redirect_status,
+            meta: body.meta.map(LinkMeta::from),
+            redirect_status: body.redirect_status.map(redirect_status).transpose()?,
             cache_max_age: body.cache_max_age,
         };
-        let (link, created) = state.links.create(request).await?;
+        let (link, created) = state.links.create(caller, request).await?;
         let body = Json(LinkBody::of(state, link));
         Ok(match created {
-            crate::links::Created::New => CreateResponse::Created(body),
-            crate::links::Created::Existing => CreateResponse::Existing(body),
+            Created::New => CreateResponse::Created(body),
+            Created::Existing => CreateResponse::Existing(body),
         })
     }
 
@@ -295,17 +296,13 @@ impl LinksApi {
         Data(caller): Data<&Caller>,
         id: Path<String>,
     ) -> Result<LinkResponse, ApiError> {
-        super::authenticated_or_anonymous(caller)?;
-        authorize(caller, Action::ReadLinks)?;
-        let link = state
-            .links
-            .find(&id.0)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no link has the slug `{}`", id.0)))?;
+        super::refuse_bad_credentials(caller)?;
+        let link = state.links.find(caller, &id.0).await?;
         Ok(LinkResponse::Ok(Json(LinkBody::of(state, link))))
     }
 
-    /// Change a link's metadata, custom slug (creator only, once) or redirect overrides.
+    /// Change a link's metadata, custom slug (creator only, once) or redirect overrides. Only the fields sent
+    /// change; fields sent with their current value are no change.
     #[oai(path = "/:id", method = "put")]
     async fn update(
         &self,
@@ -314,45 +311,18 @@ impl LinksApi {
         id: Path<String>,
         body: Json<UpdateLinkBody>,
     ) -> Result<LinkResponse, ApiError> {
-        super::authenticated(caller)?;
-        let current = state
-            .links
-            .find(&id.0)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no link has the slug `{}`", id.0)))?;
+        super::refuse_bad_credentials(caller)?;
         let body = body.0;
-        let mut changes = LinkChanges::default();
-        if body.original_url.as_ref().is_some_and(|url| url.0 != current.original_url) {
-            authorize(caller, Action::ChangeOriginalUrl)?;
-        }
-        match body.hash {
-            MaybeUndefined::Value(Text(hash)) if Some(hash.as_str()) != current.brand.as_deref() => {
-                authorize(
-                    caller,
-                    Action::SetBrand { creator: &current.creator_id, current: current.brand.as_deref() },
-                )?;
-                changes.brand = Some(Some(hash));
-            }
-            MaybeUndefined::Null if current.brand.is_some() => {
-                authorize(
-                    caller,
-                    Action::SetBrand { creator: &current.creator_id, current: current.brand.as_deref() },
-                )?;
-            }
-            _ => {}
-        }
-        if let Some(meta) = body.meta {
-            authorize(caller, Action::EditLinkMeta)?;
-            changes.meta = Some(meta.into());
-        }
-        let status = change(body.redirect_status);
-        let max_age = change(body.cache_max_age);
-        if status.is_some() || max_age.is_some() {
-            authorize(caller, Action::SetRedirectOverrides { creator: &current.creator_id })?;
-        }
-        changes.redirect_status = status.map(|code| code.map(redirect_status).transpose()).transpose()?;
-        changes.cache_max_age = max_age;
-        let updated = state.links.update(&id.0, changes).await?;
+        let changes = LinkChanges {
+            original_url: body.original_url.map(|url| url.0),
+            brand: change(body.hash).map(|hash| hash.map(|hash| hash.0)),
+            meta: body.meta.map(LinkMeta::from),
+            redirect_status: change(body.redirect_status)
+                .map(|code| code.map(redirect_status).transpose())
+                .transpose()?,
+            cache_max_age: change(body.cache_max_age),
+        };
+        let updated = state.links.update(caller, &id.0, changes).await?;
         Ok(LinkResponse::Ok(Json(LinkBody::of(state, updated))))
     }
 
@@ -364,9 +334,8 @@ impl LinksApi {
         Data(caller): Data<&Caller>,
         id: Path<String>,
     ) -> Result<DeleteResponse, ApiError> {
-        super::authenticated(caller)?;
-        authorize(caller, Action::DeleteLink)?;
-        state.links.delete(&id.0).await?;
+        super::refuse_bad_credentials(caller)?;
+        state.links.delete(caller, &id.0).await?;
         Ok(DeleteResponse::Deleted)
     }
 }

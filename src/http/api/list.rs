@@ -62,7 +62,35 @@ pub fn parse_filter(
             format!("cannot filter by `{unknown}`; filterable fields: {}", allowed.join(", ")),
         ));
     }
+    if map.values().any(holds_nul) {
+        return Err(ApiError::bad_field("filter", NUL_REFUSED));
+    }
     Ok(map)
+}
+
+/// No value Blink stores can contain a NUL character (PostgreSQL refuses them), so one in a query is a mistake.
+const NUL_REFUSED: &str = "must not contain NUL characters";
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        _ => false,
+    }
+}
+
+/// The search term: `q`, else the filter's `q`.
+pub fn search(
+    q: Option<String>,
+    filter: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<String>, ApiError> {
+    if q.as_deref().is_some_and(|q| q.contains('\0')) {
+        return Err(ApiError::bad_field("q", NUL_REFUSED));
+    }
+    Ok(match q {
+        Some(q) => Some(q),
+        None => filter_text(filter, "q")?,
+    })
 }
 
 /// A filter value that must be a string.

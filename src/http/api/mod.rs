@@ -7,7 +7,6 @@
 mod error;
 mod links;
 mod list;
-mod scrape;
 mod text;
 mod users;
 
@@ -17,7 +16,8 @@ use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::auth::{Caller, Identity};
+use crate::auth::Caller;
+use crate::http::middleware::RequestId;
 use crate::http::problem::{self, Problem};
 
 pub use error::ApiError;
@@ -43,9 +43,10 @@ pub fn service() -> OpenApiService<Apis, ()> {
 /// poem-openapi leaves out.
 const CLOSED_SCHEMAS: &[&str] = &["CreateLinkBody", "UpdateLinkBody", "UpdateUserBody", "MetaBody"];
 
-/// The OpenAPI document as served: poem-openapi's, plus two facts it leaves out.
+/// The OpenAPI document as served: poem-openapi's, plus three facts it leaves out.
 pub fn document() -> serde_json::Value {
     let mut spec: serde_json::Value = serde_json::from_str(&service().spec()).unwrap_or_default();
+    declare_security(&mut spec);
     if let Some(schemas) = spec.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) {
         for (name, schema) in schemas.iter_mut() {
             let Some(schema) = schema.as_object_mut() else { continue };
@@ -56,6 +57,22 @@ pub fn document() -> serde_json::Value {
         }
     }
     spec
+}
+
+/// Every operation needs a caller (anonymous ones get 401, unless `[api] public_read` lets them read links): an API
+/// token or OAuth2 JWT as a bearer token, or the admin UI's session cookie.
+fn declare_security(spec: &mut serde_json::Value) {
+    let Some(document) = spec.as_object_mut() else { return };
+    let schemes = serde_json::json!({
+        "bearer": { "type": "http", "scheme": "bearer", "description": "A personal API token (`blink_…`) or an OAuth2 JWT." },
+        "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::sessions::COOKIE,
+                     "description": "The admin UI's session; requests that change something also need `X-CSRF-Token`." },
+    });
+    let components = document.entry("components").or_insert_with(|| serde_json::json!({}));
+    if let Some(components) = components.as_object_mut() {
+        components.insert("securitySchemes".into(), schemes);
+    }
+    document.insert("security".into(), serde_json::json!([{ "bearer": [] }, { "session": [] }]));
 }
 
 /// Optional properties accept (and may answer) `null`, which OpenAPI 3.0 must be told with `nullable`.
@@ -91,7 +108,8 @@ pub fn routes() -> impl Endpoint<Output = Response> {
             let allowed = allowed.clone();
             async move {
                 let path = req.uri().path().trim_start_matches("/api").to_owned();
-                let mut response = endpoint.call(req).await?;
+                let request_id = req.data::<RequestId>().map(|id| id.as_str().to_owned()).unwrap_or_default();
+                let mut response = error::with_request_id(request_id, endpoint.call(req)).await?;
                 if response.status() == StatusCode::METHOD_NOT_ALLOWED
                     && let Some(methods) = allowed.iter().find(|(template, _)| matches_template(template, &path))
                 {
@@ -149,17 +167,9 @@ async fn as_problem(error: poem::Error) -> Response {
     Problem::new(status, message).into_response()
 }
 
-/// The caller's identity; anonymous or refused callers get 401.
-fn authenticated(caller: &Caller) -> Result<&Identity, ApiError> {
-    match caller {
-        Caller::Authenticated(identity) => Ok(identity),
-        Caller::Refused(error) => Err(error.clone().into()),
-        Caller::Anonymous => Err(crate::auth::Denied::Unauthenticated.into()),
-    }
-}
-
-/// Refused credentials are 401 even where anonymous callers are welcome: a wrong token is a mistake to report.
-fn authenticated_or_anonymous(caller: &Caller) -> Result<(), ApiError> {
+/// Refused credentials are 401 (or 503 when they could not be checked), even where anonymous callers are
+/// welcome: a wrong token is a mistake to report. Whether the caller may do what it asks is the services' call.
+fn refuse_bad_credentials(caller: &Caller) -> Result<(), ApiError> {
     match caller {
         Caller::Refused(error) => Err(error.clone().into()),
         _ => Ok(()),

@@ -1,5 +1,6 @@
 //! A JSON string field that refuses other JSON types. poem-openapi's `String` quietly turns `42` and `true`
-//! into text, which would let `{"hash": false}` create a link with the slug `false`.
+//! into text, which would let `{"hash": false}` create a link with the slug `false`. It refuses NUL characters
+//! too, which PostgreSQL cannot store: such text is a client's mistake, not a server error.
 
 use std::borrow::Cow;
 
@@ -38,6 +39,9 @@ impl Type for Text {
 impl ParseFromJSON for Text {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value.unwrap_or_default() {
+            Value::String(text) if text.contains('\0') => {
+                Err(ParseError::custom("text must not contain NUL characters"))
+            }
             Value::String(text) => Ok(Self(text)),
             other => Err(ParseError::expected_type(other)),
         }

@@ -1,6 +1,5 @@
 //! `/api/user` and `/api/users`: Node Blink's user resources.
 
-use chrono::Utc;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -10,9 +9,10 @@ use super::error::ApiError;
 use super::links::LinkBody;
 use super::list::{self, content_range};
 use super::text::Text;
-use crate::auth::{Action, Caller, Role, authorize};
+use crate::auth::{Caller, Role};
+use crate::links::LinkQuery;
 use crate::state::AppState;
-use crate::store::{LinkQuery, UserFilter, UserQuery, UserRecord, UserSort, UserUpdate};
+use crate::users::{User, UserChanges, UserFilter, UserQuery, UserSort};
 
 /// A user, as Node Blink's API showed it.
 #[derive(Clone, Debug, Object)]
@@ -24,21 +24,23 @@ pub struct UserBody {
     #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
     pub deactivated: bool,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
+    /// RFC 3339; absent on some users adopted from Node Blink.
+    #[oai(skip_serializing_if_is_none)]
+    pub created_at: Option<String>,
+    /// RFC 3339; absent on some users adopted from Node Blink.
+    #[oai(skip_serializing_if_is_none)]
+    pub updated_at: Option<String>,
 }
 
-impl From<UserRecord> for UserBody {
-    fn from(user: UserRecord) -> Self {
+impl From<User> for UserBody {
+    fn from(user: User) -> Self {
         Self {
             id: user.id,
-            role: user.role,
+            role: user.role.as_str().to_owned(),
             name: user.name,
             deactivated: user.deactivated,
-            created_at: user.created_at.to_rfc3339(),
-            updated_at: user.updated_at.to_rfc3339(),
+            created_at: user.created_at.map(|at| at.to_rfc3339()),
+            updated_at: user.updated_at.map(|at| at.to_rfc3339()),
         }
     }
 }
@@ -91,10 +93,6 @@ const SORTABLE: &[(&str, UserSort)] = &[
 ];
 const FILTERABLE: &[&str] = &["id", "role", "deactivated", "q"];
 
-async fn user(state: &AppState, id: &str) -> Result<UserRecord, ApiError> {
-    state.store.find_user(id).await?.ok_or_else(|| ApiError::not_found(format!("no user has the id `{id}`")))
-}
-
 /// Node Blink's user routes.
 pub struct UsersApi;
 
@@ -103,8 +101,8 @@ impl UsersApi {
     /// The signed-in user.
     #[oai(path = "/user", method = "get")]
     async fn me(&self, Data(state): Data<&AppState>, Data(caller): Data<&Caller>) -> Result<UserResponse, ApiError> {
-        let identity = super::authenticated(caller)?;
-        Ok(UserResponse::Ok(Json(user(state, &identity.user_id).await?.into())))
+        super::refuse_bad_credentials(caller)?;
+        Ok(UserResponse::Ok(Json(state.users.me(caller).await?.into())))
     }
 
     /// List users (react-admin `range`, `sort`, `filter`).
@@ -120,8 +118,7 @@ impl UsersApi {
         filter: Query<Option<String>>,
         q: Query<Option<String>>,
     ) -> Result<UserListResponse, ApiError> {
-        super::authenticated(caller)?;
-        authorize(caller, Action::ReadUsers)?;
+        super::refuse_bad_credentials(caller)?;
         let page = list::parse_range(range.0.as_deref())?;
         let sort = list::parse_sort(sort.0.as_deref(), SORTABLE)?.unwrap_or((UserSort::Id, false));
         let filter = list::parse_filter(filter.0.as_deref(), FILTERABLE)?;
@@ -132,7 +129,7 @@ impl UsersApi {
             Some(serde_json::Value::Bool(flag)) => Some(*flag),
             Some(_) => return Err(ApiError::bad_field("filter", "`deactivated` must be true or false")),
         };
-        let search = q.0.or(list::filter_text(&filter, "q")?);
+        let search = list::search(q.0, &filter)?;
         let query = UserQuery {
             limit: page.limit,
             offset: page.offset,
@@ -140,7 +137,7 @@ impl UsersApi {
             filter: UserFilter { role: role.as_deref(), deactivated, ids: ids.as_deref() },
             search: search.as_deref(),
         };
-        let found = state.store.list_users(&query).await?;
+        let found = state.users.list(caller, &query).await?;
         let range = content_range("users", page.offset, found.rows.len(), found.total);
         Ok(UserListResponse::Ok(Json(found.rows.into_iter().map(UserBody::from).collect()), range))
     }
@@ -153,9 +150,8 @@ impl UsersApi {
         Data(caller): Data<&Caller>,
         id: Path<String>,
     ) -> Result<UserResponse, ApiError> {
-        super::authenticated(caller)?;
-        authorize(caller, Action::ReadUsers)?;
-        Ok(UserResponse::Ok(Json(user(state, &id.0).await?.into())))
+        super::refuse_bad_credentials(caller)?;
+        Ok(UserResponse::Ok(Json(state.users.get(caller, &id.0).await?.into())))
     }
 
     /// The links a user created, newest first (react-admin `range`).
@@ -169,19 +165,18 @@ impl UsersApi {
             Option<String>,
         >,
     ) -> Result<LinkListResponse, ApiError> {
-        super::authenticated(caller)?;
-        authorize(caller, Action::ReadUsers)?;
-        authorize(caller, Action::ReadLinks)?;
-        user(state, &id.0).await?;
+        super::refuse_bad_credentials(caller)?;
+        state.users.get(caller, &id.0).await?;
         let page = list::parse_range(range.0.as_deref())?;
         let query =
             LinkQuery { creator_id: Some(&id.0), limit: page.limit, offset: page.offset, ..LinkQuery::default() };
-        let (links, total) = state.links.query(&query).await?;
+        let (links, total) = state.links.list(caller, &query).await?;
         let range = content_range("links", page.offset, links.len(), total);
         Ok(LinkListResponse::Ok(Json(links.into_iter().map(|link| LinkBody::of(state, link)).collect()), range))
     }
 
-    /// Change a user's name (their own), or role and deactivation (superusers; never deactivating a superuser).
+    /// Change a user's name (their own), or role and deactivation (superusers). A superuser is never deactivated,
+    /// and the last active superuser cannot be demoted.
     #[oai(path = "/users/:id", method = "put")]
     async fn update(
         &self,
@@ -190,35 +185,16 @@ impl UsersApi {
         id: Path<String>,
         body: Json<UpdateUserBody>,
     ) -> Result<UserResponse, ApiError> {
-        super::authenticated(caller)?;
-        let current = user(state, &id.0).await?;
+        super::refuse_bad_credentials(caller)?;
         let body = body.0;
-        let name = body.name.map(|name| name.0);
-        if name.as_ref().is_some_and(|name| Some(name) != current.name.as_ref()) {
-            authorize(caller, Action::EditUserName { user_id: &current.id })?;
-        }
-        let role = match body.role.as_ref().map(|role| role.0.as_str()) {
-            None => current.role.clone(),
-            Some(role @ ("user" | "superuser")) => role.to_owned(),
-            Some(other) => {
-                return Err(ApiError::invalid_field("role", format!("`{other}` is neither user nor superuser")));
-            }
-        };
-        let deactivated = body.deactivated.unwrap_or(current.deactivated);
-        if role != current.role || deactivated != current.deactivated {
-            let target_role = Role::from_column(&current.role);
-            authorize(
-                caller,
-                Action::EditUserStatus { target_role, deactivating: deactivated && !current.deactivated },
-            )?;
-        }
-        let name = name.as_deref().or(current.name.as_deref());
-        let update = UserUpdate { name, role: &role, deactivated, now: Utc::now() };
-        let updated = state
-            .store
-            .update_user(&current.id, &update)
-            .await?
-            .ok_or_else(|| ApiError::not_found("the user was deleted"))?;
-        Ok(UserResponse::Ok(Json(updated.into())))
+        let role =
+            match body.role {
+                None => None,
+                Some(Text(role)) => Some(Role::parse(&role).ok_or_else(|| {
+                    ApiError::invalid_field("role", format!("`{role}` is neither user nor superuser"))
+                })?),
+            };
+        let changes = UserChanges { name: body.name.map(|name| name.0), role, deactivated: body.deactivated };
+        Ok(UserResponse::Ok(Json(state.users.update(caller, &id.0, changes).await?.into())))
     }
 }

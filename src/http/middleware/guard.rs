@@ -74,8 +74,8 @@ impl<E: Endpoint> GuardEndpoint<E> {
         let Some(state) = req.data::<AppState>().cloned() else {
             return Ok(self.inner.call(req).await?.into_response());
         };
-        let caller =
-            state.authenticator.authenticate(req.headers().get(AUTHORIZATION), req.headers().get(COOKIE)).await;
+        let header = |name| req.headers().get(name).map(HeaderValue::as_bytes);
+        let caller = state.authenticator.authenticate(header(AUTHORIZATION), header(COOKIE)).await;
         if let Some(identity) = caller.identity()
             && !csrf_satisfied(identity, &req, &state.config.server.base_url)
         {

@@ -58,6 +58,8 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestFrame<E> {
         let client_ip = ClientIp::resolve(&req, &self.state.config.server.trust_proxy);
         let entry = access_log::Entry::from_request(&req, client_ip);
         req.extensions_mut().insert(self.state.clone());
+        // For the API's error answers and their log lines; a reference-count increment.
+        req.extensions_mut().insert(request_id.clone());
         let handling = match self.body_limit.refusal(&mut req) {
             None => Either::Left(AssertUnwindSafe(self.inner.call(req)).catch_unwind()),
             Some(refusal) => Either::Right(std::future::ready(Ok(Ok(refusal)))),

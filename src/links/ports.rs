@@ -1,0 +1,140 @@
+//! What the link service needs from the outside world, as traits it defines: somewhere to keep links
+//! ([`LinkStore`], implemented in `store/`) and something that reads a target page's metadata ([`PageReader`],
+//! implemented in `scrape/`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+
+use super::model::LinkMeta;
+use crate::storage::StorageError;
+
+/// A stored link, as the database holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkRow {
+    /// The automatic slug is the hashid of this id.
+    pub id: i64,
+    /// The brand slug (Node Blink's `hash` column).
+    pub brand: Option<String>,
+    /// The normalized target.
+    pub original_url: String,
+    /// The id of the user who created it.
+    pub creator_id: String,
+    /// The metadata as stored, keys Blink does not know included; `Null` when there is none.
+    pub meta: serde_json::Value,
+    /// Per-link redirect status.
+    pub redirect_status: Option<u16>,
+    /// Per-link `Cache-Control` max-age in seconds.
+    pub cache_max_age: Option<u32>,
+    /// Node Blink left these empty on some rows; Blink always sets them.
+    pub created_at: Option<DateTime<Utc>>,
+    /// See `created_at`.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A link to insert.
+#[derive(Debug)]
+pub struct NewLinkRow<'a> {
+    pub brand: Option<&'a str>,
+    pub original_url: &'a str,
+    pub creator_id: &'a str,
+    pub meta: &'a serde_json::Value,
+    pub redirect_status: Option<u16>,
+    pub cache_max_age: Option<u32>,
+    pub now: DateTime<Utc>,
+}
+
+/// The columns an update changes; `None` leaves a column as it is, so concurrent updates of different fields
+/// never undo each other.
+#[derive(Debug, Default)]
+pub struct LinkPatch<'a> {
+    /// A brand slug for a link that has none: the update applies only while the link still has none.
+    pub brand: Option<&'a str>,
+    /// The whole new metadata.
+    pub meta: Option<&'a serde_json::Value>,
+    /// `Some(None)` clears the override.
+    pub redirect_status: Option<Option<u16>>,
+    /// `Some(None)` clears the override.
+    pub cache_max_age: Option<Option<u32>>,
+}
+
+impl LinkPatch<'_> {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.brand.is_none() && self.meta.is_none() && self.redirect_status.is_none() && self.cache_max_age.is_none()
+    }
+}
+
+/// A column links can be sorted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinkSort {
+    /// Creation order (the default, newest first).
+    #[default]
+    Id,
+    CreatedAt,
+    UpdatedAt,
+    OriginalUrl,
+    Brand,
+}
+
+/// How to page, sort and filter a listing.
+#[derive(Debug)]
+pub struct LinkQuery<'a> {
+    /// Substring matched against the URL, the brand slug and the title.
+    pub search: Option<&'a str>,
+    /// Only links made by this user.
+    pub creator_id: Option<&'a str>,
+    /// Only links with these ids.
+    pub ids: Option<&'a [i64]>,
+    pub sort: LinkSort,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Default for LinkQuery<'_> {
+    fn default() -> Self {
+        Self { search: None, creator_id: None, ids: None, sort: LinkSort::Id, descending: true, limit: 50, offset: 0 }
+    }
+}
+
+/// Where links are kept. Every write is atomic and reported done only once it is durable.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Inserts a link; a taken brand slug or URL is [`StorageError::Conflict`] naming the column.
+    async fn insert_link(&self, new: &NewLinkRow<'_>) -> Result<LinkRow, StorageError>;
+    /// The link with this id.
+    async fn link_by_id(&self, id: i64) -> Result<Option<LinkRow>, StorageError>;
+    /// The link with this brand slug (case-sensitive).
+    async fn link_by_brand(&self, brand: &str) -> Result<Option<LinkRow>, StorageError>;
+    /// The link of this normalized URL.
+    async fn link_by_url(&self, original_url: &str) -> Result<Option<LinkRow>, StorageError>;
+    /// One page of links, and how many match in all.
+    async fn list_links(&self, query: &LinkQuery<'_>) -> Result<(Vec<LinkRow>, i64), StorageError>;
+    /// Applies `patch` to link `id` at `now`; `None` when the link is gone, or when `patch.brand` is set and the
+    /// link has a brand slug by now.
+    async fn update_link(
+        &self,
+        id: i64,
+        patch: &LinkPatch<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LinkRow>, StorageError>;
+    /// Deletes link `id`; `false` when there was none.
+    async fn delete_link(&self, id: i64) -> Result<bool, StorageError>;
+}
+
+/// Why a target page's metadata could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct PageError {
+    /// The page did not answer in time (else it could not be fetched at all).
+    pub timed_out: bool,
+    /// What went wrong, for the user.
+    pub message: String,
+}
+
+/// Reads what a target page says about itself.
+pub trait PageReader: Send + Sync {
+    /// The metadata of the page at `url` (already checked against the URL rules).
+    fn read<'a>(&'a self, url: &'a url::Url) -> BoxFuture<'a, Result<LinkMeta, PageError>>;
+}

@@ -1,0 +1,20 @@
+//! How a storage port can fail, whatever database is behind it. The services define their ports (`LinkStore`,
+//! `UserStore`, `CredentialStore`) in these terms; `store/` maps its driver's errors onto them, so no service ever
+//! sees a driver error type.
+
+/// The driver's own error, kept for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a storage operation failed. Whatever the variant, a failed write stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database could not be reached, or failed the operation; trying again later may work.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] Cause),
+    /// The database has no room left (a full disk).
+    #[error("the database is out of space: {0}")]
+    Full(#[source] Cause),
+    /// A unique value is taken; names the column (`hash`, `original_url`).
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+}
