@@ -59,7 +59,7 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let authenticator =
         Authenticator::new(&config, Arc::new(store.clone())).map_err(|error| StartError::Auth(error.to_string()))?;
     let scraper = config.links.scrape.then(|| scraper(&config)).transpose()?;
-    Ok(AppState::new(config, store, redis, plugins, authenticator, scraper))
+    Ok(AppState::new(config, store, redis, plugins, authenticator, scraper, &crate::http::reserved_paths()))
 }
 
 fn scraper(config: &Config) -> Result<Scraper, StartError> {

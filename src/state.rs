@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use poem::http::{HeaderName, HeaderValue};
+use poem::http::HeaderName;
 
 use tokio::sync::OnceCell;
 
 use crate::auth::Authenticator;
 use crate::cache::RedirectCache;
 use crate::config::Config;
-use crate::http;
 use crate::links::LinkService;
 use crate::plugins::ServerPlugins;
 use crate::ratelimit::RateLimiter;
@@ -35,8 +34,6 @@ pub struct Shared {
     pub users: UserService,
     /// Resolved slugs, so hot links never touch the database.
     pub redirects: RedirectCache,
-    /// `Cache-Control` of the not-found page, rendered once.
-    pub not_found_cache_control: HeaderValue,
     /// WebAssembly plugins, when any are configured.
     pub plugins: Option<Arc<ServerPlugins>>,
     /// `[analytics] country_header`, parsed once (the configuration was checked to hold a valid name).
@@ -56,10 +53,11 @@ impl AppState {
         plugins: Option<Arc<ServerPlugins>>,
         authenticator: Authenticator,
         scraper: Option<Scraper>,
+        reserved: &[&str],
     ) -> Self {
         let redirects = RedirectCache::new(&config.cache);
-        let mut links = LinkService::new(&config, Arc::new(store.clone()), &http::reserved_paths())
-            .with_listener(Arc::new(redirects.clone()));
+        let mut links =
+            LinkService::new(&config, Arc::new(store.clone()), reserved).with_listener(Arc::new(redirects.clone()));
         if let Some(scraper) = scraper {
             links = links.with_pages(Arc::new(scraper));
         }
@@ -67,7 +65,6 @@ impl AppState {
             links = links.with_hooks(plugins.clone());
         }
         let users = UserService::new(Arc::new(store.clone()));
-        let not_found_cache_control = http::not_found_cache_control(config.cache.not_found_max_age.get().as_secs());
         let country_header = HeaderName::from_bytes(config.analytics.country_header.as_bytes())
             .unwrap_or(HeaderName::from_static("cf-ipcountry"));
         Self(Arc::new(Shared {
@@ -77,7 +74,6 @@ impl AppState {
             links,
             users,
             redirects,
-            not_found_cache_control,
             plugins,
             country_header,
             authenticator,

@@ -109,7 +109,6 @@ async fn creating_a_link_answers_201_then_200_for_the_same_normalized_url() {
         let redirect = app.get("/my-brand").await;
         assert_eq!(redirect.status(), StatusCode::MOVED_PERMANENTLY);
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -158,7 +157,6 @@ async fn anonymous_callers_get_401_on_every_api_route_but_the_documents() {
             .unwrap();
         assert_problem(garbage, StatusCode::UNAUTHORIZED, "Bearer").await;
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -308,7 +306,6 @@ async fn lists_take_react_admin_parameters_and_answer_content_range() {
         )
         .await;
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -421,7 +418,6 @@ async fn user_routes_follow_the_policy_matrix() {
         assert_eq!(json_of(off).await["deactivated"], true);
         assert_problem(call(&app, Method::GET, "/user", Some(&alice), None).await, StatusCode::UNAUTHORIZED, "").await;
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -721,7 +717,6 @@ async fn concurrent_changes_of_different_fields_all_stick() {
             assert_eq!((&stored["meta"]["title"], &stored["redirectStatus"]), (&json!(title), &json!(307)), "{round}");
         }
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -749,7 +744,6 @@ async fn an_active_superuser_always_remains_and_none_is_ever_deactivated() {
         assert_eq!(json_of(back).await["role"], "superuser", "reactivated and promoted in one request");
         assert_eq!(put("api", json!({"role": "user"})).await.status(), StatusCode::OK, "bob is still a superuser");
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -779,7 +773,6 @@ async fn nul_characters_are_refused_as_client_errors_on_both_databases() {
             );
         }
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -848,7 +841,6 @@ async fn shortening_a_shortened_url_with_a_new_slug_adds_it_or_says_why_not() {
         let same = post(&alice, json!({"originalUrl": "https://example.com/brand", "hash": "alices-slug"})).await;
         assert_eq!(same.status(), StatusCode::OK, "asking for the slug it has is no change");
         app.stop().await;
-        db.drop_database().await;
     }
 }
 

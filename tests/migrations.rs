@@ -63,7 +63,6 @@ async fn migrations_apply_to_an_empty_postgres_database_with_node_blink_tables()
     assert_eq!(role, "superuser");
     pool.close().await;
     store.close().await;
-    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -84,7 +83,6 @@ async fn two_instances_migrating_one_postgres_at_once_both_succeed() {
     pool.close().await;
     a.store.close().await;
     b.store.close().await;
-    db.drop_database().await;
 }
 
 #[tokio::test]

@@ -37,7 +37,6 @@ async fn hashid_slugs_redirect_301_with_a_ten_year_cache() {
         assert!(response.headers().contains_key("strict-transport-security"), "BASE_URL is https");
         assert!(!response.headers().contains_key("content-security-policy"), "a redirect renders no document");
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -51,7 +50,6 @@ async fn brand_slugs_with_dashes_and_underscores_redirect() {
         assert_eq!(response.headers()[LOCATION], "https://example.com/a");
         assert_eq!(app.get("/MY_BRAND-LINK").await.status(), 404, "brand slugs are case-sensitive");
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -63,7 +61,6 @@ async fn unknown_slugs_with_dashes_or_underscores_are_404_not_errors() {
             assert_eq!(app.get(&format!("/{slug}")).await.status(), 404, "{slug}");
         }
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -89,7 +86,6 @@ async fn links_adopted_from_node_blink_keep_their_short_urls() {
         assert_eq!(response.status(), 301);
         assert_eq!(response.headers()[LOCATION], "https://adopted.example");
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -108,7 +104,6 @@ async fn per_link_status_and_max_age_override_the_defaults() {
         assert_eq!(response.status(), 307);
         assert_eq!(response.headers()[CACHE_CONTROL], "public, max-age=60");
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -148,7 +143,6 @@ async fn unknown_slugs_get_an_html_page_or_problem_json_with_a_short_cache() {
         let body: Value = json.json().await.unwrap();
         assert_eq!(body["status"], 404);
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -167,7 +161,6 @@ async fn head_answers_like_get_without_a_body() {
         let missing = app.client.head(format!("{}/missing-slug", app.base)).send().await.unwrap();
         assert_eq!(missing.status(), 404);
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -211,7 +204,6 @@ async fn updates_and_deletes_take_effect_at_once_despite_the_cache() {
         assert_eq!(app.get(&path).await.status(), 404);
         assert_eq!(app.get("/cached-link").await.status(), 404);
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
@@ -225,7 +217,6 @@ async fn a_remembered_unknown_slug_resolves_once_a_link_takes_it() {
         assert_eq!(app.get("/soon-here").await.status(), 301);
         assert_eq!(app.get("/4rEb").await.status(), 301);
         app.stop().await;
-        db.drop_database().await;
     }
 }
 

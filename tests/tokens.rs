@@ -100,7 +100,6 @@ async fn a_created_token_is_stored_only_as_its_hash_and_found_by_it() {
         let other = tokens::generate();
         assert_eq!(store.active_token(&other.hash, now).await.unwrap(), None);
         store.close().await;
-        db.drop_database().await;
     }
 }
 
@@ -135,7 +134,6 @@ async fn expired_revoked_and_deactivated_users_tokens_are_not_found() {
         assert!(matches!(store.update_user("alice", &deactivate, now).await.unwrap(), UserUpdate::Done(_)));
         assert_eq!(found(&alices, now).await, None, "a deactivated user's tokens stop working");
         store.close().await;
-        db.drop_database().await;
     }
 }
 
@@ -154,7 +152,6 @@ async fn touching_a_token_records_when_it_was_last_used() {
         let (found, _) = store.active_token(&tokens::hash(&plain), used).await.unwrap().unwrap();
         assert_eq!(found.last_used_at, Some(used));
         store.close().await;
-        db.drop_database().await;
     }
 }
 
@@ -172,7 +169,6 @@ async fn tokens_are_listed_per_user_and_go_with_their_user() {
         assert_eq!(ids(store.list_tokens(Some("api")).await.unwrap()), [first.id, third.id]);
         assert_eq!(ids(store.list_tokens(Some("nobody")).await.unwrap()), Vec::<i64>::new());
         store.close().await;
-        db.drop_database().await;
     }
 }
 
@@ -191,7 +187,6 @@ async fn ensure_user_inserts_a_user_once_and_keeps_an_existing_one() {
         assert_eq!(store.user("carol").await.unwrap(), Some(created));
         assert_eq!(store.user("nobody").await.unwrap(), None);
         store.close().await;
-        db.drop_database().await;
     }
 }
 
@@ -216,7 +211,6 @@ async fn update_user_writes_only_the_columns_it_is_given() {
         assert_eq!(store.user("dave").await.unwrap(), Some(promoted));
         assert!(matches!(store.update_user("nobody", &rename, later).await.unwrap(), UserUpdate::NotFound));
         store.close().await;
-        db.drop_database().await;
     }
 }
 
@@ -252,7 +246,6 @@ async fn update_user_keeps_an_active_superuser_and_never_a_deactivated_one() {
         };
         assert_eq!(store.list_users(&superusers).await.unwrap().total, 1);
         store.close().await;
-        db.drop_database().await;
     }
 }
 
@@ -320,7 +313,6 @@ async fn list_users_sorts_filters_searches_pages_and_counts() {
         assert_eq!(list(search("0%")).await.0, ["erin"], "`%` matches itself");
         assert_eq!(list(search("_")).await.0, Vec::<String>::new(), "`_` matches itself");
         store.close().await;
-        db.drop_database().await;
     }
 }
 
@@ -382,7 +374,6 @@ async fn tokens_commands_create_list_and_revoke() {
         let listed = stdout_json(&run_tokens(dir.path(), &db, &["list", "--user", "api", "--json"]));
         assert_eq!(listed[0]["status"], "revoked");
         store.close().await;
-        db.drop_database().await;
     }
 }
 
@@ -439,6 +430,5 @@ async fn tokens_errors_are_one_line_and_exit_1() {
         assert!(store.list_tokens(None).await.unwrap().is_empty(), "no failed command created a token");
         assert_eq!(store.user("nobody").await.unwrap(), None, "an unknown user is not created without --create-user");
         store.close().await;
-        db.drop_database().await;
     }
 }

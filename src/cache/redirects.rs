@@ -69,6 +69,8 @@ impl Slot {
 #[derive(Clone)]
 pub struct RedirectCache {
     inner: Option<Arc<Inner>>,
+    /// `Cache-Control` of the answer for an unknown slug, rendered once: as long as this cache remembers it.
+    not_found_cache_control: HeaderValue,
 }
 
 struct Inner {
@@ -90,7 +92,14 @@ impl RedirectCache {
                 generation: AtomicU64::new(0),
             })
         });
-        Self { inner }
+        let not_found = format!("public, max-age={}", config.not_found_max_age.get().as_secs());
+        let not_found_cache_control = HeaderValue::from_str(&not_found).unwrap_or(HeaderValue::from_static("no-cache"));
+        Self { inner, not_found_cache_control }
+    }
+
+    /// `Cache-Control` for the answer to an unknown slug (`[cache] not_found_max_age`).
+    pub fn not_found_cache_control(&self) -> &HeaderValue {
+        &self.not_found_cache_control
     }
 
     /// The cached redirect for `slug` if there is a fresh one: the synchronous hit path, which never waits.

@@ -4,6 +4,7 @@
 mod duration;
 pub mod keys;
 mod list;
+pub mod plugins;
 mod report;
 mod secret;
 mod sources;
@@ -14,10 +15,8 @@ use std::path::PathBuf;
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use crate::links::NormalizeOptions;
-use crate::plugins::PluginConfig;
-
 pub use duration::{DurationError, HumanDuration};
+pub use plugins::PluginConfig;
 pub use report::{example_toml, render_check};
 pub use secret::{CredentialsUrl, REDACTED, Secret, redact_url};
 pub use sources::ConfigInput;
@@ -242,6 +241,49 @@ impl Default for LinksConfig {
             max_url_length: 2048,
             allowed_schemes: vec!["http".into(), "https".into()],
             normalize: NormalizeOptions::default(),
+        }
+    }
+}
+
+/// `[links.normalize]`: which rules normalize target URLs; the default is Node Blink's behaviour with the fragment kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NormalizeOptions {
+    /// Rewrite `http:` to `https:` (normalize-url `forceHttps`).
+    pub force_https: bool,
+    /// Drop a leading `www.` when the host matches normalize-url's `www.` pattern (`stripWWW`).
+    pub strip_www: bool,
+    /// Drop `user:password@` (`stripAuthentication`).
+    pub strip_credentials: bool,
+    /// Drop query parameters whose name matches `/^utm_\w+/i` (`removeQueryParameters`).
+    pub strip_utm_params: bool,
+    /// Stable-sort query parameters by name and re-serialize them (`sortQueryParameters`).
+    pub sort_query: bool,
+    /// Drop a trailing `/` from the path (`removeTrailingSlash`); a bare `/` path is always dropped.
+    pub strip_trailing_slash: bool,
+    /// Collapse runs of `/` in the path, except after an embedded `scheme:`.
+    pub collapse_slashes: bool,
+    /// Decode the path the way JavaScript's `decodeURI` does, then re-encode it.
+    pub decode_path: bool,
+    /// Keep the `#fragment`; `false` strips it like normalize-url's `stripHash`.
+    pub keep_fragment: bool,
+    /// Strip a `:~:text=` text-fragment directive from a kept fragment.
+    pub strip_text_fragment: bool,
+}
+
+impl Default for NormalizeOptions {
+    fn default() -> Self {
+        Self {
+            force_https: true,
+            strip_www: true,
+            strip_credentials: true,
+            strip_utm_params: true,
+            sort_query: true,
+            strip_trailing_slash: true,
+            collapse_slashes: true,
+            decode_path: true,
+            keep_fragment: true,
+            strip_text_fragment: false,
         }
     }
 }

@@ -15,8 +15,6 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response,
 use crate::state::AppState;
 use middleware::Guard;
 
-pub use redirect::not_found_cache_control;
-
 /// Top-level namespaces that later versions serve (the admin UI, sign-on, static assets and metrics). They are
 /// reserved now so no brand slug is created that those routes would later hide; each moves into [`routes`]
 /// when it is built.

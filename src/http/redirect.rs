@@ -39,7 +39,7 @@ pub async fn redirect(req: &Request, Data(state): Data<&AppState>) -> Response {
                 response
             }
         },
-        Ok(None) => pages::not_found(req, &state.not_found_cache_control),
+        Ok(None) => pages::not_found(req, state.redirects.not_found_cache_control()),
         Err(error) => {
             tracing::error!(%error, slug, "cannot resolve slug");
             pages::unavailable(req)
@@ -125,11 +125,6 @@ fn referrer_host(referrer: &str) -> Option<Box<str>> {
         None => host.split(':').next()?,
     };
     (!host.is_empty()).then(|| host.to_ascii_lowercase().into())
-}
-
-/// `Cache-Control` for unknown slugs, from `cache.not_found_max_age`.
-pub fn not_found_cache_control(max_age_secs: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("public, max-age={max_age_secs}")).unwrap_or(HeaderValue::from_static("no-cache"))
 }
 
 /// Status for `GET /` when `HOMEPAGE` is set: a temporary redirect, so changing it takes effect.

@@ -24,48 +24,7 @@ use std::fmt;
 use url::Url;
 use url::form_urlencoded;
 
-/// Which normalization rules apply; the default is Node Blink's behaviour with the fragment kept.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NormalizeOptions {
-    /// Rewrite `http:` to `https:` (normalize-url `forceHttps`).
-    pub force_https: bool,
-    /// Drop a leading `www.` when the host matches normalize-url's `www.` pattern (`stripWWW`).
-    pub strip_www: bool,
-    /// Drop `user:password@` (`stripAuthentication`).
-    pub strip_credentials: bool,
-    /// Drop query parameters whose name matches `/^utm_\w+/i` (`removeQueryParameters`).
-    pub strip_utm_params: bool,
-    /// Stable-sort query parameters by name and re-serialize them (`sortQueryParameters`).
-    pub sort_query: bool,
-    /// Drop a trailing `/` from the path (`removeTrailingSlash`); a bare `/` path is always dropped.
-    pub strip_trailing_slash: bool,
-    /// Collapse runs of `/` in the path, except after an embedded `scheme:`.
-    pub collapse_slashes: bool,
-    /// Decode the path the way JavaScript's `decodeURI` does, then re-encode it.
-    pub decode_path: bool,
-    /// Keep the `#fragment`; `false` strips it like normalize-url's `stripHash`.
-    pub keep_fragment: bool,
-    /// Strip a `:~:text=` text-fragment directive from a kept fragment.
-    pub strip_text_fragment: bool,
-}
-
-impl Default for NormalizeOptions {
-    fn default() -> Self {
-        Self {
-            force_https: true,
-            strip_www: true,
-            strip_credentials: true,
-            strip_utm_params: true,
-            sort_query: true,
-            strip_trailing_slash: true,
-            collapse_slashes: true,
-            decode_path: true,
-            keep_fragment: true,
-            strip_text_fragment: false,
-        }
-    }
-}
+pub use crate::config::NormalizeOptions;
 
 /// A normalized URL: the dedupe `key` plus the parsed `url` it denotes.
 ///

@@ -16,7 +16,6 @@
 mod analytics;
 mod bindings;
 mod click_queue;
-mod config;
 mod error;
 mod host;
 mod kv;
@@ -29,6 +28,9 @@ mod slug_rules;
 mod stats;
 #[cfg(test)]
 mod tests;
+
+// The `[[plugins]]` settings are configuration, which depends on nothing; the hooks call them `config`.
+use crate::config::plugins as config;
 
 pub use analytics::{AnalyticsOptions, AnalyticsWorkers};
 pub use bindings::redirect_rules::{Link, RequestInfo};

@@ -63,7 +63,8 @@ impl TestDb {
         Some(Self { url: url.to_string(), postgres_name: Some(name), _dir: None })
     }
 
-    /// Removes a PostgreSQL test database, cutting off any connection still open.
+    /// Removes a PostgreSQL test database now, cutting off any connection still open (a test that needs the
+    /// database gone mid-test calls this; otherwise dropping the `TestDb` does it).
     pub async fn drop_database(&self) {
         use sqlx::Connection;
         if let Some(name) = &self.postgres_name {
@@ -81,6 +82,26 @@ impl TestDb {
         // Tests shorten example URLs that must not be fetched; scraping tests turn it back on.
         config.links.scrape = false;
         config
+    }
+}
+
+impl Drop for TestDb {
+    /// Removes the PostgreSQL database even when the test failed. `Drop` cannot wait on the test's runtime, so the
+    /// statement runs on a runtime of its own, on a thread of its own.
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else { return };
+        let dropping = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await else { return };
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(drop.as_str())).execute(&mut conn).await {
+                    eprintln!("could not drop test database {name}: {error}");
+                }
+            });
+        });
+        let _ = dropping.join();
     }
 }
 
