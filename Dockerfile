@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
+# Stylesheets and scripts embedded in the binary and served under /static.
+COPY assets ./assets
 # The plugin host's bindings are generated from the WIT interface at compile time.
 COPY plugins/wit ./plugins/wit
 RUN cargo build --release --locked && strip target/release/blink

@@ -461,6 +461,67 @@ async fn oauth2_jwts_act_as_the_api_superuser_and_audience_is_checked() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    for db in every_backend().await {
+        let app = spawn(&db).await;
+        let alice = user_with_token(&app, "alice", "user", "user:read").await;
+        for scheme in ["Bearer ", "BEARER ", "bearer\t", "bEaReR    "] {
+            let response = app
+                .client
+                .get(format!("{}/api/user", app.base))
+                .header("authorization", format!("{scheme}{}", alice.token))
+                .send()
+                .await
+                .expect("request sent");
+            assert_eq!(response.status(), StatusCode::OK, "{scheme:?}");
+            assert_eq!(json_of(response).await["id"], "alice", "{scheme:?}");
+        }
+        app.stop().await;
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn by_default_blink_starts_without_jwt_settings_and_refuses_jwts_saying_why() {
+    let db = TestDb::sqlite();
+    let config = db.config();
+    assert!(config.oauth2.enabled && config.oauth2.jwt_secret.is_none() && config.oauth2.jwks_uri.is_none());
+    let app = TestApp::spawn(config).await;
+    let token = Caller { token: jwt("whatever-secret", json!({"sub": "svc", "exp": Utc::now().timestamp() + 600})) };
+    let refused = call(&app, Method::GET, "/links", Some(&token), None).await;
+    assert_problem(refused, StatusCode::UNAUTHORIZED, "JWT bearer tokens are not configured").await;
+    let alice = user_with_token(&app, "alice", "user", "link:*").await;
+    assert_eq!(call(&app, Method::GET, "/links", Some(&alice), None).await.status(), StatusCode::OK);
+    app.stop().await;
+
+    let mut config = db.config();
+    config.oauth2.enabled = false;
+    let app = TestApp::spawn(config).await;
+    let refused = call(&app, Method::GET, "/links", Some(&token), None).await;
+    assert_problem(refused, StatusCode::UNAUTHORIZED, "JWT bearer tokens are turned off").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn clients_behind_a_proxy_that_adds_ports_to_forwarded_for_get_their_own_rate_limits() {
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.rate_limit.short_max = 1;
+    // The test client connects from 127.0.0.1, a proxy the default TRUST_PROXY believes. Anonymous callers are
+    // counted per client address, refused ones (401) included.
+    let app = TestApp::spawn(config).await;
+    let from = |forwarded_for: &'static str| {
+        app.client.get(format!("{}/api/links", app.base)).header("x-forwarded-for", forwarded_for).send()
+    };
+    assert_eq!(from("203.0.113.7:1234").await.expect("sent").status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(from("203.0.113.7:4321").await.expect("sent").status(), StatusCode::TOO_MANY_REQUESTS, "same client");
+    assert_eq!(from("203.0.113.8:1234").await.expect("sent").status(), StatusCode::UNAUTHORIZED, "another client");
+    assert_eq!(from("[2001:db8::9]:1234").await.expect("sent").status(), StatusCode::UNAUTHORIZED, "an IPv6 client");
+    assert_eq!(from(" 2001:db8::10 ").await.expect("sent").status(), StatusCode::UNAUTHORIZED, "a bare IPv6 client");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn rate_limits_answer_429_with_headers() {
     let db = TestDb::sqlite();
     let mut config = db.config();
@@ -548,6 +609,8 @@ fn scraping_config(db: &TestDb) -> Config {
     config.links.scrape_allow_networks = vec!["127.0.0.2/32".into()];
     // The test pages speak plain HTTP; by default targets are rewritten to https.
     config.links.normalize.force_https = false;
+    // With a loopback BASE_URL (the default) every loopback target would be Blink's own host, the test pages too.
+    config.server.base_url = "https://blink.example".into();
     config
 }
 

@@ -168,3 +168,114 @@ async fn client_ip_comes_from_forwarded_for_only_via_trusted_proxies() {
         server.abort();
     }
 }
+
+/// What a page loads (`src` of scripts and images, `href` of stylesheets), after checking that it has nothing the
+/// Content-Security-Policy would block: no inline script, no `<style>` element, no `style=` or `on…=` attribute.
+fn resources_loaded_by(html: &str) -> Vec<String> {
+    use html5gum::{DefaultEmitter, Token, Tokenizer};
+    let mut emitter = DefaultEmitter::default();
+    emitter.naively_switch_states(true);
+    let attr = |tag: &html5gum::StartTag<()>, name: &str| {
+        tag.attributes.get(name.as_bytes()).map(|value| String::from_utf8_lossy(&value.value).into_owned())
+    };
+    let (mut loaded, mut in_script) = (Vec::new(), false);
+    for token in Tokenizer::new_with_emitter(html, emitter) {
+        let Ok(token) = token;
+        match token {
+            Token::StartTag(tag) => {
+                let name = String::from_utf8_lossy(&tag.name).into_owned();
+                assert_ne!(name, "style", "a <style> element in {html}");
+                for attribute in tag.attributes.keys() {
+                    let attribute = String::from_utf8_lossy(attribute);
+                    assert!(
+                        attribute != "style" && !attribute.starts_with("on"),
+                        "`{attribute}=` on <{name}> in {html}"
+                    );
+                }
+                match name.as_str() {
+                    "script" => {
+                        loaded.push(attr(&tag, "src").unwrap_or_else(|| panic!("a <script> without src in {html}")));
+                        in_script = true;
+                    }
+                    "link" if attr(&tag, "rel").as_deref() == Some("stylesheet") => {
+                        loaded.extend(attr(&tag, "href"));
+                    }
+                    "img" => loaded.extend(attr(&tag, "src")),
+                    _ => {}
+                }
+            }
+            Token::EndTag(tag) if tag.name.as_slice() == b"script" => in_script = false,
+            Token::String(text) if in_script => {
+                assert!(String::from_utf8_lossy(&text).trim().is_empty(), "inline script in {html}");
+            }
+            _ => {}
+        }
+    }
+    loaded
+}
+
+#[tokio::test]
+async fn blinks_own_pages_load_only_static_files_under_a_strict_policy() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(db.config()).await;
+    for (path, status, stylesheet, script) in [
+        ("/", 200, "/static/blink.", None),
+        ("/no-such-link", 404, "/static/blink.", None),
+        ("/api/docs", 200, "/static/swagger-ui.", Some("/static/swagger-ui-bundle.")),
+    ] {
+        let page = app.get(path).await;
+        assert_eq!(page.status().as_u16(), status, "{path}");
+        assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8", "{path}");
+        let policy = page.headers()["content-security-policy"].to_str().expect("ASCII").to_owned();
+        assert!(policy.starts_with("default-src 'self';") && !policy.contains("unsafe"), "{path}: {policy}");
+        let loaded = resources_loaded_by(&page.text().await.expect("body"));
+        assert!(loaded.iter().any(|url| url.starts_with(stylesheet)), "{path} loads {loaded:?}");
+        assert!(script.is_none_or(|script| loaded.iter().any(|url| url.starts_with(script))), "{path}: {loaded:?}");
+        for url in &loaded {
+            assert!(url.starts_with("/static/"), "{path} loads {url}");
+            let asset = app.get(url).await;
+            assert_eq!(asset.status(), 200, "{url}");
+            let expected_type = if url.ends_with(".css") { "text/css" } else { "text/javascript" };
+            let content_type = asset.headers()["content-type"].to_str().expect("ASCII").to_owned();
+            assert_eq!(content_type, format!("{expected_type}; charset=utf-8"), "{url}");
+            assert_eq!(asset.headers()["cache-control"], "public, max-age=31536000, immutable", "{url}");
+            assert!(!asset.bytes().await.expect("body").is_empty(), "{url}");
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_api_docs_page_allows_data_images_and_nothing_else_extra() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(db.config()).await;
+    let docs = app.get("/api/docs").await;
+    let policy = docs.headers()["content-security-policy"].to_str().expect("ASCII").to_owned();
+    let landing = app.get("/").await;
+    let base = landing.headers()["content-security-policy"].to_str().expect("ASCII").to_owned();
+    assert_eq!(policy, format!("{base}; img-src 'self' data:"));
+    let html = docs.text().await.expect("body");
+    assert!(html.contains("data-spec-url=\"/api/openapi.json\""), "{html}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn static_files_answer_head_and_unknown_names_are_404_problems() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(db.config()).await;
+    let url = blink::http::assets::url(blink::http::assets::STYLESHEET).expect("the stylesheet");
+    let full = app.get(url).await.bytes().await.expect("body");
+    let head = app.client.head(format!("{}{url}", app.base)).send().await.expect("sent");
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(head.headers()["content-length"], full.len().to_string().as_str());
+    assert!(head.bytes().await.expect("body").is_empty());
+
+    let stale = url.replace("/blink.", "/blink.0").replace(".css", "0.css");
+    for unknown in ["/static/blink.css", "/static/nothing.0123456789abcdef.js", stale.as_str()] {
+        let response = app.get(unknown).await;
+        assert_eq!(response.status(), 404, "{unknown}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{unknown}");
+    }
+    app.stop().await;
+}

@@ -40,31 +40,57 @@ pub enum AuthError {
 #[derive(Clone)]
 pub struct Authenticator {
     store: Arc<dyn CredentialStore>,
-    jwt: Option<jwt::JwtVerifier>,
+    jwt: Jwts,
+}
+
+/// Whether and how JWT bearer tokens are checked.
+#[derive(Clone)]
+enum Jwts {
+    /// `OAUTH2_ENABLED=false`.
+    Off,
+    /// Enabled (the default, as in Node Blink) without a secret or a key set to check signatures against.
+    Unconfigured,
+    On(jwt::JwtVerifier),
 }
 
 impl Authenticator {
-    /// An authenticator looking tokens up in `store` and, when `OAUTH2_ENABLED`, verifying JWTs.
+    /// An authenticator looking tokens up in `store` and, when `OAUTH2_ENABLED`, verifying JWTs. Enabled
+    /// without `OAUTH2_JWT_SECRET` or `OAUTH2_JWKS_URI`, it refuses every JWT rather than the start.
     pub fn new(config: &Config, store: Arc<dyn CredentialStore>) -> Result<Self, jwt::JwtError> {
-        let jwt = if config.oauth2.enabled {
-            let oauth2 = &config.oauth2;
-            Some(jwt::JwtVerifier::new(jwt::JwtSettings {
+        let oauth2 = &config.oauth2;
+        let secret = oauth2.jwt_secret.as_ref().map(|secret| secret.expose()).filter(|secret| !secret.is_empty());
+        let jwks_uri = oauth2.jwks_uri.as_deref().map(str::trim).filter(|uri| !uri.is_empty());
+        let jwt = if !oauth2.enabled {
+            Jwts::Off
+        } else if secret.is_none() && jwks_uri.is_none() {
+            tracing::info!(
+                "OAUTH2_ENABLED is on but neither OAUTH2_JWT_SECRET nor OAUTH2_JWKS_URI is set: JWT bearer tokens \
+                 will be refused (API tokens work as usual)"
+            );
+            Jwts::Unconfigured
+        } else {
+            let jwks_uri = jwks_uri
+                .map(|uri| {
+                    url::Url::parse(uri).map_err(|error| {
+                        jwt::JwtError::Misconfigured(format!("OAUTH2_JWKS_URI `{uri}` is not a URL: {error}"))
+                    })
+                })
+                .transpose()?;
+            Jwts::On(jwt::JwtVerifier::new(jwt::JwtSettings {
                 algorithms: oauth2
                     .jwt_algorithms
                     .split(',')
                     .map(|a| a.trim().to_owned())
                     .filter(|a| !a.is_empty())
                     .collect(),
-                secret: oauth2.jwt_secret.as_ref().map(|secret| secret.expose().to_owned().into()),
-                jwks_uri: oauth2.jwks_uri.as_deref().and_then(|uri| url::Url::parse(uri).ok()),
+                secret: secret.map(|secret| secret.to_owned().into()),
+                jwks_uri,
                 jwks_requests_per_minute: oauth2.jwks_requests_per_minute,
                 jwks_http_timeout: oauth2.jwks_http_timeout.get(),
                 audience: oauth2.jwt_audience.clone(),
                 issuer: oauth2.jwt_issuer.clone(),
                 default_scope: oauth2.default_scope.clone(),
             })?)
-        } else {
-            None
         };
         Ok(Self { store, jwt })
     }
@@ -99,16 +125,20 @@ impl Authenticator {
     async fn identify(&self, header: &[u8]) -> Result<Identity, AuthError> {
         let text = std::str::from_utf8(header)
             .map_err(|_| AuthError::Invalid("the Authorization header is not text".into()))?;
-        let token = text
-            .strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| AuthError::Invalid("use `Authorization: Bearer <token>`".into()))?;
+        let token =
+            bearer_token(text).ok_or_else(|| AuthError::Invalid("use `Authorization: Bearer <token>`".into()))?;
         if tokens::looks_like_token(token) {
             return self.identify_token(token).await;
         }
+        if !jwt::JwtVerifier::looks_like_jwt(token) {
+            return Err(AuthError::Invalid("the bearer token is not a valid Blink API token".into()));
+        }
         match &self.jwt {
-            Some(verifier) if jwt::JwtVerifier::looks_like_jwt(token) => {
+            Jwts::Off => Err(AuthError::Invalid("JWT bearer tokens are turned off on this server".into())),
+            Jwts::Unconfigured => Err(AuthError::Invalid(
+                "JWT bearer tokens are not configured on this server; use a Blink API token".into(),
+            )),
+            Jwts::On(verifier) => {
                 let verified = verifier.verify(token).await.map_err(|error| match error {
                     jwt::JwtError::JwksUnavailable(_) => AuthError::Unavailable {
                         what: "the identity provider's keys cannot be fetched right now",
@@ -119,7 +149,6 @@ impl Authenticator {
                 // As in Node Blink, a JWT client acts as the `api` superuser, restricted by its scopes.
                 Ok(Identity::new(API_USER_ID, Role::Superuser, Scopes::from_list(verified.scopes), Credential::Jwt))
             }
-            _ => Err(AuthError::Invalid("the bearer token is not a valid Blink API token".into())),
         }
     }
 
@@ -142,5 +171,33 @@ impl Authenticator {
             });
         }
         Ok(Identity::new(account.id, account.role, Scopes::parse(&record.scopes), Credential::Token))
+    }
+}
+
+/// The credentials of a `Bearer` authorization: the scheme is case-insensitive (RFC 9110 §11.1), and any run of
+/// spaces or tabs may follow it.
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let text = authorization.trim_matches([' ', '\t']);
+    let (scheme, token) = text.split_once([' ', '\t'])?;
+    let token = token.trim_start_matches([' ', '\t']);
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_spacing_is_free() {
+        for header in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR   abc", "Bearer\tabc", " Bearer abc  "] {
+            assert_eq!(bearer_token(header), Some("abc"), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_empty_credentials_are_not_bearer_tokens() {
+        for header in ["Basic abc", "Bearerabc", "Bearer", "Bearer   ", "Bearers abc", "abc", ""] {
+            assert_eq!(bearer_token(header), None, "{header:?}");
+        }
     }
 }

@@ -203,7 +203,8 @@ pub const KEYS: &[KeyDoc] = &[
         "oauth2.enabled",
         &["OAUTH2_ENABLED"],
         "true",
-        "Accept OAuth2 JWT bearer tokens on the API, acting as the `api` superuser.",
+        "Accept OAuth2 JWT bearer tokens on the API, acting as the `api` superuser (on by default, as in Node Blink; \
+         JWTs are refused until oauth2.jwt_secret or oauth2.jwks_uri is set).",
     ),
     key("oauth2.jwt_algorithms", &["OAUTH2_JWT_ALGORITHMS"], "RS256,ES256", "Comma-separated JWT algorithms accepted."),
     secret("oauth2.jwt_secret", &["OAUTH2_JWT_SECRET"], "shared-hmac-secret", "Shared secret for HS* algorithms."),

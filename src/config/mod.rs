@@ -20,7 +20,7 @@ pub use plugins::PluginConfig;
 pub use report::{example_toml, render_check};
 pub use secret::{CredentialsUrl, REDACTED, Secret, redact_url};
 pub use sources::ConfigInput;
-pub use trust_proxy::{TrustProxy, TrustProxyError};
+pub use trust_proxy::{TrustProxy, TrustProxyError, parse_forwarded_entry};
 
 /// Everything Blink can be configured with.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -359,7 +359,8 @@ pub struct OAuth2Config {
 impl Default for OAuth2Config {
     fn default() -> Self {
         Self {
-            enabled: false,
+            // Node Blink's default; without a secret or JWKS URI it refuses JWTs and nothing else.
+            enabled: true,
             jwt_algorithms: "RS256".into(),
             jwt_secret: None,
             jwks_uri: None,

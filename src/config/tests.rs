@@ -47,6 +47,7 @@ fn defaults_apply_without_any_configuration() {
     assert_eq!(loaded.config.database.url.expose(), "sqlite://blink.db");
     assert!(loaded.config.database.auto_migrate);
     assert_eq!(loaded.config.cache.max_age.get(), Duration::from_secs(315_576_000));
+    assert!(loaded.config.oauth2.enabled, "OAUTH2_ENABLED defaults to true, as in Node Blink");
     assert_eq!(loaded.origin("server.port"), "default");
 }
 

@@ -2,7 +2,7 @@
 //! Node Blink's `TRUST_PROXY` used.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use ipnet::IpNet;
@@ -39,15 +39,15 @@ impl TrustProxy {
     /// believing only trusted hops, as Express's `proxy-addr` does.
     pub fn client_ip<'a>(&self, peer: IpAddr, forwarded_for: impl DoubleEndedIterator<Item = &'a str>) -> IpAddr {
         let peer = peer.to_canonical();
-        let mut hops = forwarded_for.rev().map(|hop| hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()));
+        let mut hops = forwarded_for.rev().map(parse_forwarded_entry);
         match &self.rule {
             Rule::Nobody => peer,
             Rule::Everyone => {
                 let mut client = peer;
                 for hop in hops {
                     match hop {
-                        Ok(ip) => client = ip,
-                        Err(_) => break,
+                        Some(ip) => client = ip,
+                        None => break,
                     }
                 }
                 client
@@ -56,8 +56,8 @@ impl TrustProxy {
                 let mut client = peer;
                 for hop in hops.by_ref().take(*count) {
                     match hop {
-                        Ok(ip) => client = ip,
-                        Err(_) => break,
+                        Some(ip) => client = ip,
+                        None => break,
                     }
                 }
                 client
@@ -66,7 +66,7 @@ impl TrustProxy {
                 let mut client = peer;
                 while networks.iter().any(|net| net.contains(&client)) {
                     match hops.next() {
-                        Some(Ok(ip)) => client = ip,
+                        Some(Some(ip)) => client = ip,
                         _ => break,
                     }
                 }
@@ -74,6 +74,21 @@ impl TrustProxy {
             }
         }
     }
+}
+
+/// One `X-Forwarded-For` entry as an address: `203.0.113.7`, `203.0.113.7:1234`, `2001:db8::7`,
+/// `[2001:db8::7]` or `[2001:db8::7]:1234`, with spaces around. Some proxies (Azure's, IIS's ARR) append the
+/// client's port; dropping such entries would put every client behind them in the proxy's rate-limit bucket.
+pub fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let ip = if let Ok(ip) = entry.parse::<IpAddr>() {
+        ip
+    } else if let Ok(addr) = entry.parse::<SocketAddr>() {
+        addr.ip()
+    } else {
+        IpAddr::V6(entry.strip_prefix('[')?.strip_suffix(']')?.parse::<Ipv6Addr>().ok()?)
+    };
+    Some(ip.to_canonical())
 }
 
 impl Default for TrustProxy {
@@ -190,6 +205,39 @@ mod tests {
     #[test]
     fn garbage_in_forwarded_for_stops_the_walk() {
         assert_eq!(resolve("loopback", "127.0.0.1", &["not-an-ip"]), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn entries_with_a_port_or_brackets_name_their_address() {
+        for (entry, expected) in [
+            ("203.0.113.7:1234", "203.0.113.7"),
+            (" 203.0.113.7:1234 ", "203.0.113.7"),
+            ("[2001:db8::7]:1234", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            ("2001:db8::7", "2001:db8::7"),
+            ("\t2001:db8::7 ", "2001:db8::7"),
+            ("[::ffff:203.0.113.7]:80", "203.0.113.7"),
+        ] {
+            assert_eq!(parse_forwarded_entry(entry), Some(ip(expected)), "{entry:?}");
+            assert_eq!(resolve("loopback", "127.0.0.1", &[entry]), ip(expected), "{entry:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_entries_name_no_address() {
+        for entry in
+            ["", "unknown", "203.0.113.7:", "203.0.113.7:port", "[203.0.113.7]", "[2001:db8::7", "2001:db8::7]:1"]
+        {
+            assert_eq!(parse_forwarded_entry(entry), None, "{entry:?}");
+        }
+    }
+
+    #[test]
+    fn an_entry_with_a_port_is_trusted_no_more_than_one_without() {
+        // The port changes how an entry reads, not whom Blink believes: an untrusted hop still ends the walk.
+        assert_eq!(resolve("loopback", "127.0.0.1", &["6.6.6.6:1", "203.0.113.9:2"]), ip("203.0.113.9"));
+        assert_eq!(resolve("loopback", "198.51.100.1", &["203.0.113.9:2"]), ip("198.51.100.1"));
+        assert_eq!(resolve("loopback", "127.0.0.1", &["6.6.6.6", "garbage:1", "127.0.0.2:5"]), ip("127.0.0.2"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! table tells the slug rules which top-level paths no short link may take.
 
 pub mod api;
+pub mod assets;
 mod health;
 pub mod middleware;
 mod pages;
@@ -15,10 +16,10 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response,
 use crate::state::AppState;
 use middleware::Guard;
 
-/// Top-level namespaces that later versions serve (the admin UI, sign-on, static assets and metrics). They are
+/// Top-level namespaces that later versions serve (the admin UI, sign-on and metrics). They are
 /// reserved now so no brand slug is created that those routes would later hide; each moves into [`routes`]
 /// when it is built.
-const RESERVED_FOR_UPCOMING_ROUTES: &[&str] = &["app", "auth", "static", "metrics"];
+const RESERVED_FOR_UPCOMING_ROUTES: &[&str] = &["app", "auth", "metrics"];
 
 /// Blink's own routes, each behind the guard (caller and rate limits), recording their first path segment.
 struct Routes {
@@ -78,6 +79,7 @@ fn routes() -> Routes {
         .probe("/readyz", get(health::readyz))
         .at("/robots.txt", get(pages::robots).head(pages::robots))
         .at("/favicon.ico", get(pages::favicon).head(pages::favicon))
+        .at("/static/:file", get(assets::serve).head(assets::serve))
         .nest("/api", api::routes())
 }
 
@@ -91,6 +93,7 @@ pub fn reserved_paths() -> Vec<&'static str> {
 /// The whole HTTP application for `state`: short links first, then Blink's own routes, all inside the request
 /// frame (request id, access log, security headers, …).
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+    assets::prepare();
     let Routes { route, segments } = routes();
     let front = ShortLinksFirst {
         own_segments: segments,

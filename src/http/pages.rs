@@ -1,24 +1,41 @@
 //! Small fixed pages: the landing page, robots.txt, the favicon and the not-found page.
 
+use std::sync::LazyLock;
+
 use poem::http::header::{CACHE_CONTROL, LOCATION};
 use poem::http::{HeaderValue, StatusCode};
 use poem::web::Data;
 use poem::{IntoResponse, Request, Response, handler};
 
+use crate::http::assets;
 use crate::http::problem::{self, Problem};
 use crate::http::redirect::HOME_STATUS;
 use crate::state::AppState;
 
-const LANDING: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Blink</title>\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
-<body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem\">\
-<h1>Blink</h1><p>This server shortens links. Nothing to see here: follow a short link to get somewhere.</p></body></html>";
+/// A small page with Blink's stylesheet: no inline style, which the Content-Security-Policy would block.
+fn page(title: &str, body: &str) -> String {
+    let stylesheet = assets::url(assets::STYLESHEET).unwrap_or_default();
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"stylesheet\" href=\"{stylesheet}\">\
+</head><body>{body}</body></html>"
+    )
+}
 
-const NOT_FOUND: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Link not found</title>\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
-<body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem\">\
-<h1>Link not found</h1><p>No short link lives at this address. Check it for typos: short links are case-sensitive.</p>\
-</body></html>";
+static LANDING: LazyLock<String> = LazyLock::new(|| {
+    page(
+        "Blink",
+        "<h1>Blink</h1><p>This server shortens links. Nothing to see here: follow a short link to get somewhere.</p>",
+    )
+});
+
+static NOT_FOUND: LazyLock<String> = LazyLock::new(|| {
+    page(
+        "Link not found",
+        "<h1>Link not found</h1><p>No short link lives at this address. Check it for typos: short links are \
+         case-sensitive.</p>",
+    )
+});
 
 const ROBOTS: &str = "User-agent: *\nAllow: /\n";
 
@@ -35,7 +52,7 @@ pub fn home(Data(state): Data<&AppState>) -> Response {
 }
 
 fn landing() -> Response {
-    Response::builder().content_type("text/html; charset=utf-8").body(LANDING)
+    Response::builder().content_type("text/html; charset=utf-8").body(LANDING.as_str())
 }
 
 /// `GET /robots.txt`: crawlers may follow short links.
@@ -58,7 +75,10 @@ pub fn not_found(req: &Request, cache_control: &HeaderValue) -> Response {
     let mut response = if wants_json(req) {
         Problem::new(StatusCode::NOT_FOUND, "No short link lives at this address.").into_response()
     } else {
-        Response::builder().status(StatusCode::NOT_FOUND).content_type("text/html; charset=utf-8").body(NOT_FOUND)
+        Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .content_type("text/html; charset=utf-8")
+            .body(NOT_FOUND.as_str())
     };
     response.headers_mut().insert(CACHE_CONTROL, cache_control.clone());
     response

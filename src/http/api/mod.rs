@@ -4,6 +4,7 @@
 // An `ApiError` is built at most once per request and holds a problem body; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod docs;
 mod error;
 mod links;
 mod list;
@@ -13,7 +14,7 @@ mod users;
 use std::sync::Arc;
 
 use poem::http::{HeaderValue, StatusCode};
-use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::auth::Caller;
@@ -99,12 +100,15 @@ fn mark_optional_nullable(schema: &mut serde_json::Map<String, serde_json::Value
 /// `/api/*`, with every error turned into problem+json.
 pub fn routes() -> impl Endpoint<Output = Response> {
     let service = service();
-    let docs = service.swagger_ui();
     let document = document();
     let allowed = Arc::new(allowed_methods(&document));
     let spec = poem::endpoint::make_sync(move |_| poem::web::Json(document.clone()));
-    Route::new().at("/openapi.json", spec).nest("/docs", docs).nest("/", service).catch_all_error(as_problem).around(
-        move |endpoint, req| {
+    Route::new()
+        .at("/openapi.json", spec)
+        .at("/docs", get(docs::page).head(docs::page))
+        .nest("/", service)
+        .catch_all_error(as_problem)
+        .around(move |endpoint, req| {
             let allowed = allowed.clone();
             async move {
                 let path = req.uri().path().trim_start_matches("/api").to_owned();
@@ -120,8 +124,7 @@ pub fn routes() -> impl Endpoint<Output = Response> {
                 }
                 Ok(response)
             }
-        },
-    )
+        })
 }
 
 /// Each documented path template with the methods it serves, e.g. `("/links/{id}", "GET, PUT, DELETE")`.

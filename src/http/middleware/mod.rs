@@ -27,6 +27,7 @@ use crate::state::AppState;
 pub use client_ip::ClientIp;
 pub use guard::Guard;
 pub use request_id::RequestId;
+pub use security_headers::DOCUMENT_CSP;
 
 /// Wraps `routes` in the request frame, configured by `state` and handing it to every handler.
 pub fn wrap<E: Endpoint>(routes: E, state: AppState) -> RequestFrame<E> {

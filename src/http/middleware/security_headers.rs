@@ -7,15 +7,17 @@ use poem::http::header::{self, HeaderName};
 
 use crate::config::Config;
 
+/// The Content-Security-Policy of every document: scripts, styles and everything else from Blink's own origin,
+/// never inline. A page that needs more (`/api/docs`) sets its own policy, built on this one.
+pub const DOCUMENT_CSP: &str =
+    "default-src 'self'; base-uri 'self'; frame-ancestors 'self'; object-src 'none'; form-action 'self'";
+
 const DOCUMENT_HEADERS: [(HeaderName, &str); 5] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
     (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
     (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
-    (
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; base-uri 'self'; frame-ancestors 'self'; object-src 'none'; form-action 'self'",
-    ),
+    (header::CONTENT_SECURITY_POLICY, DOCUMENT_CSP),
 ];
 
 /// The security headers for `config` (HSTS only when Blink is served over HTTPS).
@@ -29,7 +31,7 @@ impl SecurityHeaders {
         Self { hsts: config.server.base_url.starts_with("https://") }
     }
 
-    /// Adds the headers `response` calls for.
+    /// Adds the headers `response` calls for, keeping any the handler set itself.
     pub fn apply(&self, response: &mut Response) {
         if self.hsts {
             response.headers_mut().insert(
@@ -40,7 +42,7 @@ impl SecurityHeaders {
         if !response.status().is_redirection() {
             let headers = response.headers_mut();
             for (name, value) in &DOCUMENT_HEADERS {
-                headers.insert(name.clone(), HeaderValue::from_static(value));
+                headers.entry(name.clone()).or_insert_with(|| HeaderValue::from_static(value));
             }
         }
     }
