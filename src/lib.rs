@@ -10,6 +10,7 @@ pub mod http;
 pub mod links;
 pub mod plugins;
 pub mod ratelimit;
+pub mod redis;
 pub mod scrape;
 pub mod server;
 pub mod state;

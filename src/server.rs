@@ -12,8 +12,9 @@ use std::sync::Arc;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins, StoreKv};
+use crate::redis::Redis;
 use crate::scrape::{ScrapeOptions, Scraper};
-use crate::state::{AppState, connect_redis};
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
 /// Why the server could not start.
@@ -27,7 +28,7 @@ pub enum StartError {
     PendingMigrations { count: usize, names: String },
     /// `REDIS_URL` is not usable.
     #[error("invalid REDIS_URL: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(#[from] ::redis::RedisError),
     /// A plugin could not be loaded.
     #[error(transparent)]
     Plugin(#[from] PluginError),
@@ -42,7 +43,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
-/// Connects to the database and Redis and brings the schema up to date (or checks it is, with AUTO_MIGRATE=0).
+/// Connects to the database and brings the schema up to date (or checks it is, with AUTO_MIGRATE=0); opens Redis
+/// without waiting for it.
 pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let store = Store::connect(&config.database).await?;
     if config.database.auto_migrate {
@@ -54,7 +56,8 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
             return Err(StartError::PendingMigrations { count: pending.len(), names: names.join(", ") });
         }
     }
-    let redis = config.redis.url.as_ref().map(|url| redis::Client::open(url.expose())).transpose()?;
+    // Only parses the URL: Redis is connected in the background, so a Redis that is down never stops the start.
+    let redis = config.redis.url.as_ref().map(|url| Redis::open(url.expose(), &config.redis.prefix)).transpose()?;
     let plugins = start_plugins(&config, &store, redis.as_ref()).await?;
     let authenticator =
         Authenticator::new(&config, Arc::new(store.clone())).map_err(|error| StartError::Auth(error.to_string()))?;
@@ -75,13 +78,13 @@ fn scraper(config: &Config) -> Result<Scraper, StartError> {
 async fn start_plugins(
     config: &Config,
     store: &Store,
-    redis: Option<&redis::Client>,
+    redis: Option<&Redis>,
 ) -> Result<Option<Arc<ServerPlugins>>, StartError> {
     if config.plugins.is_empty() {
         return Ok(None);
     }
     let kv: Arc<dyn PluginKv> = match redis {
-        Some(client) => Arc::new(RedisKv(connect_redis(client).await?)),
+        Some(redis) => Arc::new(RedisKv::new(redis.clone())),
         None => Arc::new(StoreKv(store.clone())),
     };
     let plugins = Arc::new(ServerPlugins::start(&config.plugins, &config.plugin_runtime, &config.analytics, kv)?);

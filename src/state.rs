@@ -4,14 +4,13 @@ use std::sync::Arc;
 
 use poem::http::HeaderName;
 
-use tokio::sync::OnceCell;
-
 use crate::auth::Authenticator;
 use crate::cache::RedirectCache;
 use crate::config::Config;
 use crate::links::LinkService;
 use crate::plugins::ServerPlugins;
 use crate::ratelimit::RateLimiter;
+use crate::redis::Redis;
 use crate::scrape::Scraper;
 use crate::store::Store;
 use crate::users::UserService;
@@ -26,8 +25,8 @@ pub struct Shared {
     pub config: Arc<Config>,
     /// The database.
     pub store: Store,
-    /// Redis, when `REDIS_URL` is set.
-    pub redis: Option<redis::Client>,
+    /// The process's one Redis connection, when `REDIS_URL` is set.
+    pub redis: Option<Redis>,
     /// Links and their rules; tells the redirect cache about every change.
     pub links: LinkService,
     /// Users and their rules.
@@ -40,8 +39,8 @@ pub struct Shared {
     pub country_header: HeaderName,
     /// Turns `Authorization` headers into callers.
     pub authenticator: Authenticator,
-    /// Counts requests; shared through Redis when configured, connected on first use.
-    rate_limiter: OnceCell<RateLimiter>,
+    /// Counts requests; shared through Redis when configured.
+    pub rate_limiter: RateLimiter,
 }
 
 impl AppState {
@@ -49,7 +48,7 @@ impl AppState {
     pub fn new(
         config: Config,
         store: Store,
-        redis: Option<redis::Client>,
+        redis: Option<Redis>,
         plugins: Option<Arc<ServerPlugins>>,
         authenticator: Authenticator,
         scraper: Option<Scraper>,
@@ -67,6 +66,10 @@ impl AppState {
         let users = UserService::new(Arc::new(store.clone()));
         let country_header = HeaderName::from_bytes(config.analytics.country_header.as_bytes())
             .unwrap_or(HeaderName::from_static("cf-ipcountry"));
+        let rate_limiter = match &redis {
+            Some(redis) => RateLimiter::redis(redis.clone()),
+            None => RateLimiter::in_memory(100_000),
+        };
         Self(Arc::new(Shared {
             config: Arc::new(config),
             store,
@@ -77,37 +80,9 @@ impl AppState {
             plugins,
             country_header,
             authenticator,
-            rate_limiter: OnceCell::new(),
+            rate_limiter,
         }))
     }
-}
-
-impl Shared {
-    /// The rate limiter: in-process, or Redis-backed when `REDIS_URL` is set. Redis is connected on first use
-    /// (so Blink starts while Redis is down); until it answers, callers get `None` and let requests through.
-    pub async fn rate_limiter(&self) -> Option<&RateLimiter> {
-        let init = async {
-            match &self.redis {
-                None => Ok(RateLimiter::in_memory(100_000)),
-                Some(client) => connect_redis(client).await.map(RateLimiter::redis),
-            }
-        };
-        match self.rate_limiter.get_or_try_init(|| init).await {
-            Ok(limiter) => Some(limiter),
-            Err(error) => {
-                tracing::warn!(%error, "Redis unreachable: requests are not rate limited until it answers");
-                None
-            }
-        }
-    }
-}
-
-/// A shared Redis connection with bounded waits: a stalled Redis must fail a call, not hang the request on it.
-pub async fn connect_redis(client: &redis::Client) -> redis::RedisResult<redis::aio::ConnectionManager> {
-    let options = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(std::time::Duration::from_secs(2))
-        .set_response_timeout(std::time::Duration::from_secs(1));
-    client.get_connection_manager_with_config(options).await
 }
 
 impl std::ops::Deref for AppState {

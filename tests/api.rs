@@ -3,9 +3,9 @@
 
 mod common;
 
-use blink::auth::{CredentialStore, NewTokenRecord, Role};
+use blink::auth::Role;
 use blink::config::Config;
-use blink::users::{UserPatch, UserStore};
+use blink::users::UserStore;
 use chrono::Utc;
 use common::{TestApp, TestDb, every_backend};
 use reqwest::{Method, StatusCode};
@@ -17,25 +17,8 @@ struct Caller {
 }
 
 async fn user_with_token(app: &TestApp, id: &str, role: &str, scopes: &str) -> Caller {
-    let store = &app.state.store;
-    store.ensure_user(id, id, Utc::now()).await.expect("user");
     let role = Role::parse(role).expect("a role");
-    if role != Role::User {
-        let promote = UserPatch { role: Some(role), ..UserPatch::default() };
-        store.update_user(id, &promote, Utc::now()).await.expect("role");
-    }
-    let token = blink::auth::tokens::generate();
-    let record = NewTokenRecord {
-        user_id: id,
-        name: "test",
-        token_prefix: &token.prefix,
-        token_hash: &token.hash,
-        scopes,
-        expires_at: None,
-        now: Utc::now(),
-    };
-    store.insert_token(&record).await.expect("token");
-    Caller { token: token.plain }
+    Caller { token: common::token_for(&app.state.store, id, role, scopes).await }
 }
 
 async fn call(

@@ -7,8 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use blink::auth::{CredentialStore, NewTokenRecord};
-use chrono::Utc;
+use blink::auth::Role;
 use common::TestApp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -60,21 +59,6 @@ fn fill(dir: &Path) -> PathBuf {
     path
 }
 
-async fn token_for_api_user(app: &TestApp) -> String {
-    let token = blink::auth::tokens::generate();
-    let record = NewTokenRecord {
-        user_id: "api",
-        name: "test",
-        token_prefix: &token.prefix,
-        token_hash: &token.hash,
-        scopes: "*:*",
-        expires_at: None,
-        now: Utc::now(),
-    };
-    app.state.store.insert_token(&record).await.expect("token");
-    token.plain
-}
-
 #[tokio::test]
 async fn on_a_full_disk_writes_are_refused_and_nothing_is_half_stored() {
     let Some(tmpfs) = Tmpfs::mount("8m") else { return };
@@ -83,7 +67,7 @@ async fn on_a_full_disk_writes_are_refused_and_nothing_is_half_stored() {
     config.database.url = url.as_str().into();
     config.rate_limit.enabled = false;
     let app = TestApp::spawn(config).await;
-    let token = token_for_api_user(&app).await;
+    let token = common::token_for(&app.state.store, "api", Role::Superuser, "*:*").await;
     let api = |method: reqwest::Method, path: &str, body: Option<Value>| {
         let mut request = app.client.request(method, format!("{}/api{path}", app.base)).bearer_auth(&token);
         if let Some(body) = body {

@@ -253,40 +253,42 @@ async fn click_tally_counts_in_redis_when_redis_is_configured() {
 async fn the_redis_key_value_store_counts_expires_and_forgets() {
     use blink::plugins::{PluginKv, RedisKv};
     let redis_url = common::redis_url();
-    let client = redis::Client::open(redis_url.as_str()).expect("BLINK_TEST_REDIS_URL is a Redis URL");
-    let manager = match client.get_connection_manager().await {
-        Ok(manager) => manager,
+    // A prefix of this run's own, so concurrent runs never share keys.
+    let prefix = format!("blink-test-{}", uuid::Uuid::new_v4().simple());
+    let redis = blink::redis::Redis::open(&redis_url, &prefix).expect("BLINK_TEST_REDIS_URL is a Redis URL");
+    match redis.ping(std::time::Duration::from_secs(2)).await {
+        Ok(()) => {}
         Err(error) if !common::in_ci() => return eprintln!("SKIPPED: Redis at {redis_url} is not reachable ({error})"),
         Err(error) => panic!("Redis at {redis_url} is not reachable under CI=true: {error}"),
-    };
-    let kv = RedisKv(manager);
-    let ns = format!("kv-test-{}", uuid::Uuid::new_v4().simple());
-    assert_eq!(kv.incr(&ns, "n", 2, None).await.unwrap(), 2);
-    assert_eq!(kv.incr(&ns, "n", 3, None).await.unwrap(), 5);
+    }
+    let kv = RedisKv::new(redis.clone());
+    let ns = "kv-test";
+    assert_eq!(kv.incr(ns, "n", 2, None).await.unwrap(), 2);
+    assert_eq!(kv.incr(ns, "n", 3, None).await.unwrap(), 5);
     let many = kv
-        .incr_many(&ns, &[("n", 1), ("m", 7)].into_iter().collect(), Some(std::time::Duration::from_secs(60)))
+        .incr_many(ns, &[("n", 1), ("m", 7)].into_iter().collect(), Some(std::time::Duration::from_secs(60)))
         .await
         .unwrap();
     assert_eq!(many, [6, 7]);
-    let mut conn = kv.0.clone();
-    let pttl = |conn: &mut redis::aio::ConnectionManager| {
+    let mut conn = redis.clone();
+    let pttl = |conn: &mut blink::redis::Redis| {
         let mut conn = conn.clone();
-        let key = format!("blink:plugin:{ns}:m");
+        let key = format!("{prefix}:plugin:{ns}:m");
         async move { redis::cmd("PTTL").arg(key).query_async::<i64>(&mut conn).await.unwrap() }
     };
     let first_ttl = pttl(&mut conn).await;
     assert!((1..=60_000).contains(&first_ttl), "a new counter gets the expiry: {first_ttl}");
-    kv.incr_many(&ns, &[("m", 1)].into_iter().collect(), Some(std::time::Duration::from_secs(3_600))).await.unwrap();
+    kv.incr_many(ns, &[("m", 1)].into_iter().collect(), Some(std::time::Duration::from_secs(3_600))).await.unwrap();
     assert!(pttl(&mut conn).await <= 60_000, "a later increment does not push the expiry back");
     // After a Redis restart or flush the counting script is gone: the next call loads it again.
     redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut conn).await.unwrap();
-    assert_eq!(kv.incr(&ns, "n", 1, None).await.unwrap(), 7);
-    kv.set(&ns, "s", "hello", None).await.unwrap();
-    assert_eq!(kv.get(&ns, "s").await.unwrap().as_deref(), Some("hello"));
+    assert_eq!(kv.incr(ns, "n", 1, None).await.unwrap(), 7);
+    kv.set(ns, "s", "hello", None).await.unwrap();
+    assert_eq!(kv.get(ns, "s").await.unwrap().as_deref(), Some("hello"));
     assert_eq!(kv.get("another-plugin", "s").await.unwrap(), None, "namespaces are apart");
-    kv.delete(&ns, "s").await.unwrap();
-    assert_eq!(kv.get(&ns, "s").await.unwrap(), None);
+    kv.delete(ns, "s").await.unwrap();
+    assert_eq!(kv.get(ns, "s").await.unwrap(), None);
     for key in ["n", "m"] {
-        kv.delete(&ns, key).await.unwrap();
+        kv.delete(ns, key).await.unwrap();
     }
 }

@@ -95,6 +95,12 @@ pub const KEYS: &[KeyDoc] = &[
         "redis://127.0.0.1:6379",
         "Redis for shared cache, sessions and rate limits across instances; in-process equivalents when unset.",
     ),
+    key(
+        "redis.prefix",
+        &[],
+        "blink",
+        "Starts every key Blink writes to Redis (`blink:rl:…`), so several deployments can share one Redis.",
+    ),
     key("session.duration", &["SESSION_DURATION"], "9 hours", "How long an admin UI session lasts."),
     secret(
         "session.secret",

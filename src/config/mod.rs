@@ -142,10 +142,18 @@ impl Default for DatabaseConfig {
 }
 
 /// `[redis]`
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
     pub url: Option<CredentialsUrl>,
+    /// Starts every key Blink writes (`PREFIX:rl:…`, `PREFIX:plugin:…`), so deployments can share a Redis.
+    pub prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { url: None, prefix: "blink".into() }
+    }
 }
 
 /// `[session]`
@@ -478,6 +486,13 @@ impl LoadedConfig {
                     self.invalid("redis.url", format!("`{}` is not a redis:// or rediss:// URL", redis.redacted()))
                 );
             }
+        }
+        let prefix = &config.redis.prefix;
+        if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(self.invalid(
+                "redis.prefix",
+                format!("{prefix:?} must be non-empty, without spaces or control characters"),
+            ));
         }
         if !matches!(config.redirect.status, 301 | 302 | 307 | 308) {
             return Err(self.invalid(

@@ -235,6 +235,19 @@ fn semantic_checks_name_the_key() {
 }
 
 #[test]
+fn the_redis_prefix_defaults_to_blink_and_refuses_empty_or_spaced_values() {
+    assert_eq!(Fixture::new().load().config.redis.prefix, "blink");
+    let c = Fixture::new().env("BLINK_REDIS__PREFIX", "blink-staging").load().config;
+    assert_eq!(c.redis.prefix, "blink-staging");
+
+    for bad in ["[redis]\nprefix = \"\"\n", "[redis]\nprefix = \"my app\"\n", "[redis]\nprefix = \"a\\tb\"\n"] {
+        let error = Fixture::new().file("blink.toml", bad).error();
+        assert!(error.contains("`redis.prefix`") && error.contains("blink.toml"), "{error}");
+        assert!(error.contains("for example BLINK_REDIS__PREFIX=blink"), "{error}");
+    }
+}
+
+#[test]
 fn config_check_redacts_secrets_and_names_sources() {
     let loaded = Fixture::new()
         .env("SESSION_SECRET", "hunter2")

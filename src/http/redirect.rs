@@ -12,6 +12,7 @@ use poem::{Request, Response, handler};
 use crate::cache::CachedRedirect;
 use crate::http::pages;
 use crate::plugins::{self, ClickEvent, ClickedLink, RequestInfo, ServerPlugins};
+use crate::redis::within_request_budget;
 use crate::state::AppState;
 
 /// Redirects to the target of the slug in the path, or answers the not-found page.
@@ -31,7 +32,8 @@ pub async fn redirect(req: &Request, Data(state): Data<&AppState>) -> Response {
             None => respond(found.status, found.location.clone(), found.cache_control.clone()),
             Some(plugins) => {
                 let response = if plugins.has_redirect_rules() {
-                    Box::pin(with_redirect_rules(req, state, plugins, slug, &found)).await
+                    // The rules' key-value calls share one Redis budget (a no-op scope when the guard set one).
+                    Box::pin(within_request_budget(with_redirect_rules(req, state, plugins, slug, &found))).await
                 } else {
                     respond(found.status, found.location.clone(), found.cache_control.clone())
                 };

@@ -15,7 +15,7 @@ pub const MAX_INCR_MANY: usize = 4096;
 
 /// A key-value backend for plugins. `namespace` is the plugin's name: an
 /// implementation must keep namespaces apart (e.g. prefix Redis keys with
-/// `blink:plugin:{namespace}:`). Key and value sizes are checked by the host
+/// `PREFIX:plugin:{namespace}:`). Key and value sizes are checked by the host
 /// before a backend sees them.
 #[async_trait::async_trait]
 pub trait PluginKv: Send + Sync + 'static {

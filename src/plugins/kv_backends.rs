@@ -4,11 +4,11 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::Script;
-use redis::aio::ConnectionManager;
+use ::redis::Script;
 
 use super::error::KvError;
 use super::kv::{Counters, PluginKv};
+use crate::redis::Redis;
 use crate::store::{Store, UnixMillis};
 
 fn now_ms() -> UnixMillis {
@@ -79,12 +79,20 @@ fn incr_many_values(reply: &[u8], keys: usize) -> Result<Vec<i64>, KvError> {
 /// Sent as EVALSHA, loaded (and the call retried once) when Redis does not know it (after a restart or flush).
 static INCR_MANY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(INCR_MANY));
 
-/// Plugin entries in Redis, under `blink:plugin:{namespace}:{key}`.
-pub struct RedisKv(pub ConnectionManager);
+/// Plugin entries in Redis, under `PREFIX:plugin:{namespace}:{key}`, on the process's one connection: calls are
+/// bounded and fail at once while Redis is down.
+pub struct RedisKv {
+    redis: Redis,
+}
 
 impl RedisKv {
-    fn key(namespace: &str, key: &str) -> String {
-        format!("blink:plugin:{namespace}:{key}")
+    /// Entries stored through `redis`.
+    pub fn new(redis: Redis) -> Self {
+        Self { redis }
+    }
+
+    fn key(&self, namespace: &str, key: &str) -> String {
+        self.redis.key(&["plugin", namespace, key])
     }
 }
 
@@ -95,14 +103,14 @@ fn millis(ttl: Duration) -> u64 {
 #[async_trait::async_trait]
 impl PluginKv for RedisKv {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, KvError> {
-        let mut conn = self.0.clone();
-        redis::cmd("GET").arg(Self::key(namespace, key)).query_async(&mut conn).await.map_err(kv_error)
+        let mut conn = self.redis.clone();
+        ::redis::cmd("GET").arg(self.key(namespace, key)).query_async(&mut conn).await.map_err(kv_error)
     }
 
     async fn set(&self, namespace: &str, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), KvError> {
-        let mut conn = self.0.clone();
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(Self::key(namespace, key)).arg(value);
+        let mut conn = self.redis.clone();
+        let mut cmd = ::redis::cmd("SET");
+        cmd.arg(self.key(namespace, key)).arg(value);
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(millis(ttl));
         }
@@ -124,9 +132,9 @@ impl PluginKv for RedisKv {
             return Ok(Vec::new());
         }
         // One command buffer, the keys written into it straight from the plugin's.
-        let prefix = Self::key(namespace, "");
+        let prefix = self.key(namespace, "");
         let key_bytes = prefix.len() * counters.len() + counters.key_bytes();
-        let mut cmd = redis::Cmd::with_capacity(3 + 2 * counters.len() + 1, key_bytes + 24 * counters.len() + 64);
+        let mut cmd = ::redis::Cmd::with_capacity(3 + 2 * counters.len() + 1, key_bytes + 24 * counters.len() + 64);
         cmd.arg("EVALSHA").arg(INCR_MANY_SCRIPT.get_hash()).arg(counters.len());
         let mut key = prefix.into_bytes();
         let prefix_len = key.len();
@@ -140,9 +148,9 @@ impl PluginKv for RedisKv {
         for (_, delta) in counters.iter() {
             cmd.arg(delta);
         }
-        let mut conn = self.0.clone();
+        let mut conn = self.redis.clone();
         let reply: Vec<u8> = match cmd.query_async(&mut conn).await {
-            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+            Err(e) if e.kind() == ::redis::ErrorKind::NoScriptError => {
                 // Redis restarted or was flushed since the script was last loaded.
                 INCR_MANY_SCRIPT.load_async(&mut conn).await.map_err(kv_error)?;
                 cmd.query_async(&mut conn).await.map_err(kv_error)?
@@ -153,7 +161,7 @@ impl PluginKv for RedisKv {
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError> {
-        let mut conn = self.0.clone();
-        redis::cmd("DEL").arg(Self::key(namespace, key)).query_async::<()>(&mut conn).await.map_err(kv_error)
+        let mut conn = self.redis.clone();
+        ::redis::cmd("DEL").arg(self.key(namespace, key)).query_async::<()>(&mut conn).await.map_err(kv_error)
     }
 }

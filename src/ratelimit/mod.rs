@@ -85,13 +85,23 @@ fn ceil_secs(duration: Duration) -> u64 {
     duration.as_secs().saturating_add(u64::from(duration.subsec_nanos() > 0))
 }
 
-/// Counting a request failed. Only the Redis store fails; the middleware fails open on it (lets the request through
-/// and logs the error), so a Redis outage lifts rate limits instead of taking the site down with it.
+/// Counting a request failed. Only the Redis store fails; the middleware fails open on it (lets the request through),
+/// so a Redis outage lifts rate limits instead of taking the site down with it.
 #[derive(Debug, thiserror::Error)]
 pub enum RateLimitError {
     /// Redis refused, dropped or timed out the counting script, or answered with something unexpected.
-    #[error("counting the request in Redis failed")]
+    #[error("counting the request in Redis failed: {0}")]
     Redis(#[from] ::redis::RedisError),
+}
+
+impl RateLimitError {
+    /// Whether Redis was unreachable or slow (the Redis supervisor logs that once per outage) rather than refusing
+    /// the script, which is a fault to log every time.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Redis(error) => crate::redis::is_outage(error),
+        }
+    }
 }
 
 /// Counts requests per (bucket, key) in fixed windows, in process or in Redis. Cheap to clone; clones share counts.
@@ -118,20 +128,34 @@ impl RateLimiter {
         Self { store: Store::Memory(memory::MemoryStore::new(max_keys, clock)) }
     }
 
-    /// Counts shared by every instance through Redis, one atomic round trip per request, under `blink:rl:`. Give the
-    /// connection a response timeout (`ConnectionManagerConfig::set_response_timeout`) so a stalled Redis becomes a
-    /// [`RateLimitError`] rather than a stalled request.
-    pub fn redis(connection: ::redis::aio::ConnectionManager) -> Self {
-        Self { store: Store::Redis(redis::RedisStore::new(connection)) }
+    /// Counts shared by every instance through Redis under `PREFIX:rl:`, every window of a request in one atomic
+    /// round trip. The connection bounds each call, and fails it at once while Redis is down.
+    pub fn redis(redis: crate::redis::Redis) -> Self {
+        Self { store: Store::Redis(redis::RedisStore::new(redis)) }
     }
 
     /// Counts one request by `key` (an identity or client IP) against `bucket` (one per quota, named in code) and
     /// decides whether it may proceed. A bucket should always be checked with the same quota. On `Err` the caller
     /// should fail open; see [`RateLimitError`].
     pub async fn check(&self, bucket: &str, key: &str, quota: Quota) -> Result<Decision, RateLimitError> {
+        match self.check_all(key, &[(bucket, quota)]).await?.as_slice() {
+            [decision] => Ok(*decision),
+            _ => Err(redis::malformed_reply()),
+        }
+    }
+
+    /// Counts one request by `key` in each `(bucket, quota)` window and answers a decision per window, in order.
+    /// With Redis, all windows are counted in one call, so a request waits on Redis once.
+    pub async fn check_all(&self, key: &str, windows: &[(&str, Quota)]) -> Result<Vec<Decision>, RateLimitError> {
         match &self.store {
-            Store::Memory(store) => Ok(store.check(bucket, key, quota).await),
-            Store::Redis(store) => store.check(bucket, key, quota).await,
+            Store::Memory(store) => {
+                let mut decisions = Vec::with_capacity(windows.len());
+                for (bucket, quota) in windows {
+                    decisions.push(store.check(bucket, key, *quota).await);
+                }
+                Ok(decisions)
+            }
+            Store::Redis(store) => store.check_all(key, windows).await,
         }
     }
 }

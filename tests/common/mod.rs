@@ -156,6 +156,30 @@ impl TestApp {
     }
 }
 
+/// A fresh API token with `scopes` for user `id`, who is created (with `role`) if new.
+pub async fn token_for(store: &blink::store::Store, id: &str, role: blink::auth::Role, scopes: &str) -> String {
+    use blink::auth::{CredentialStore, NewTokenRecord, Role};
+    use blink::users::{UserPatch, UserStore};
+    let now = chrono::Utc::now();
+    store.ensure_user(id, id, now).await.expect("user");
+    if role != Role::User {
+        let promote = UserPatch { role: Some(role), ..UserPatch::default() };
+        store.update_user(id, &promote, now).await.expect("role");
+    }
+    let token = blink::auth::tokens::generate();
+    let record = NewTokenRecord {
+        user_id: id,
+        name: "test",
+        token_prefix: &token.prefix,
+        token_hash: &token.hash,
+        scopes,
+        expires_at: None,
+        now,
+    };
+    store.insert_token(&record).await.expect("token");
+    token.plain
+}
+
 /// An HTTP client that shows redirects instead of following them.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")

@@ -15,6 +15,7 @@ use crate::auth::sessions::{CSRF_HEADER, same_secret};
 use crate::auth::{Credential, Identity};
 use crate::http::problem::Problem;
 use crate::ratelimit::{Decision, Quota};
+use crate::redis::within_request_budget;
 use crate::state::AppState;
 
 /// The guard, with or without the long window.
@@ -64,8 +65,9 @@ impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
             return Either::Left(self.inner.call(req).map_ok(IntoResponse::into_response));
         }
         // Authentication and rate limiting make a future of several KiB; boxed, it does not inflate the future
-        // of every request (the redirect's included) that might take this path.
-        Either::Right(Box::pin(self.guard(req)))
+        // of every request (the redirect's included) that might take this path. Everything the request does from
+        // here on, plugin hooks included, shares one Redis budget.
+        Either::Right(Box::pin(within_request_budget(self.guard(req))))
     }
 }
 
@@ -104,33 +106,32 @@ impl<E: Endpoint> GuardEndpoint<E> {
 }
 
 impl<E> GuardEndpoint<E> {
-    /// Counts the request in each window that applies; answers the most restrictive decision. Fails open.
+    /// Counts the request in each window that applies (with Redis, in one call); answers the most restrictive
+    /// decision. Fails open: a Redis outage lets requests through, and the Redis supervisor logs it once.
     async fn count(&self, state: &AppState, key: &str) -> Option<Decision> {
         let limits = &state.config.rate_limit;
         if !limits.enabled {
             return None;
         }
-        let limiter = state.rate_limiter().await?;
-        let mut windows = vec![("short", Quota::new(limits.short_max, limits.short_window.get()))];
-        if self.long_window {
-            windows.push(("long", Quota::new(limits.long_max, limits.long_window.get())));
-        }
-        let mut strictest: Option<Decision> = None;
-        for (bucket, quota) in windows {
-            match limiter.check(bucket, key, quota).await {
-                Ok(decision) => {
-                    let stricter = strictest.is_none_or(|current| {
-                        (!decision.allowed && current.allowed)
-                            || (decision.allowed == current.allowed && decision.remaining < current.remaining)
-                    });
-                    if stricter {
-                        strictest = Some(decision);
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "rate limit check failed; letting the request through"),
+        let short = ("short", Quota::new(limits.short_max, limits.short_window.get()));
+        let long = ("long", Quota::new(limits.long_max, limits.long_window.get()));
+        let windows: &[(&str, Quota)] = if self.long_window { &[short, long] } else { &[short] };
+        let decisions = match state.rate_limiter.check_all(key, windows).await {
+            Ok(decisions) => decisions,
+            Err(error) if error.is_outage() => {
+                tracing::debug!(%error, "Redis unavailable; request not rate limited");
+                return None;
             }
-        }
-        strictest
+            Err(error) => {
+                tracing::warn!(%error, "rate limit check failed; letting the request through");
+                return None;
+            }
+        };
+        decisions.into_iter().reduce(|strictest, decision| {
+            let stricter = (!decision.allowed && strictest.allowed)
+                || (decision.allowed == strictest.allowed && decision.remaining < strictest.remaining);
+            if stricter { decision } else { strictest }
+        })
     }
 }
 
