@@ -176,7 +176,7 @@ async fn upsert_user_inserts_a_user_once_and_keeps_an_existing_one() {
             (created.role.as_str(), created.name.as_deref(), created.deactivated),
             ("user", Some("Carol"), false)
         );
-        assert_eq!(created.created_at, now);
+        assert_eq!(created.created_at, Some(now));
         let again = store.upsert_user("carol", Some("Someone Else"), now + TimeDelta::hours(1)).await.unwrap();
         assert_eq!(again, created, "an existing user is returned unchanged");
         let api = store.upsert_user("api", None, now).await.unwrap();
@@ -199,7 +199,7 @@ async fn update_user_writes_name_role_and_deactivated() {
         let updated = store.update_user("dave", &update).await.unwrap().expect("dave exists");
         assert_eq!(updated.name.as_deref(), Some("Dave"));
         assert_eq!((updated.role.as_str(), updated.deactivated), ("superuser", true));
-        assert_eq!((updated.created_at, updated.updated_at), (now, later));
+        assert_eq!((updated.created_at, updated.updated_at), (Some(now), Some(later)));
         assert_eq!(store.find_user("dave").await.unwrap(), Some(updated));
         assert_eq!(store.update_user("nobody", &update).await.unwrap(), None);
         store.close().await;

@@ -78,7 +78,7 @@ pub async fn show(links: &LinkService, slug: &str, format: Format) -> Result<Str
                 format!("short url:   {}", links.short_url(&link.slug)),
                 format!("target:      {}", link.original_url),
                 format!("creator:     {}", link.creator_id),
-                format!("created:     {}", link.created_at.to_rfc3339()),
+                format!("created:     {}", link.created_at.map_or("unknown".into(), |time| time.to_rfc3339())),
             ];
             if let Some(brand) = &link.brand {
                 lines.insert(1, format!("branded url: {}", links.short_url(brand)));

@@ -290,7 +290,14 @@ impl LinkService {
             None => current.hash.clone(),
         };
         let meta = match changes.meta {
-            Some(meta) => serde_json::to_value(meta).unwrap_or_default(),
+            Some(mut meta) => {
+                // Callers set Blink's own fields; keys only Node Blink knew stay as they were.
+                if let Some(stored) = current.meta.as_ref().and_then(|json| serde_json::from_value(json.0.clone()).ok())
+                {
+                    meta.keep_other_keys(stored);
+                }
+                serde_json::to_value(meta).unwrap_or_default()
+            }
             None => current.meta.as_ref().map(|json| json.0.clone()).unwrap_or_default(),
         };
         let update = LinkUpdate {

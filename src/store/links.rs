@@ -16,8 +16,10 @@ pub struct LinkRecord {
     pub meta: Option<Json<serde_json::Value>>,
     pub redirect_status: Option<i16>,
     pub cache_max_age: Option<i32>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    /// NULL in rows Node Blink wrote without timestamps.
+    pub created_at: Option<DateTime<Utc>>,
+    /// NULL in rows Node Blink wrote without timestamps.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// A link to insert.

@@ -21,8 +21,8 @@ struct SessionRow {
     role: String,
     name: Option<String>,
     deactivated: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
 }
 
 impl Store {

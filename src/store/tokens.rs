@@ -52,8 +52,8 @@ struct TokenWithUser {
     user_role: String,
     user_name: Option<String>,
     user_deactivated: bool,
-    user_created_at: DateTime<Utc>,
-    user_updated_at: DateTime<Utc>,
+    user_created_at: Option<DateTime<Utc>>,
+    user_updated_at: Option<DateTime<Utc>>,
 }
 
 impl Store {

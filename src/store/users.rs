@@ -14,8 +14,10 @@ pub struct UserRecord {
     pub role: String,
     pub name: Option<String>,
     pub deactivated: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    /// NULL in rows Node Blink wrote without timestamps.
+    pub created_at: Option<DateTime<Utc>>,
+    /// NULL in rows Node Blink wrote without timestamps.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// The full new state of a user's mutable columns (the caller reads the user, applies the policy, writes back).

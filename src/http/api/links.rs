@@ -24,6 +24,9 @@ pub struct MetaBody {
     pub date: Option<Text>,
     #[oai(skip_serializing_if_is_none)]
     pub description: Option<Text>,
+    /// The page's preview image (a URL).
+    #[oai(skip_serializing_if_is_none)]
+    pub image: Option<Text>,
     #[oai(skip_serializing_if_is_none)]
     pub lang: Option<Text>,
     #[oai(skip_serializing_if_is_none)]
@@ -37,11 +40,13 @@ pub struct MetaBody {
 impl From<LinkMeta> for MetaBody {
     fn from(meta: LinkMeta) -> Self {
         let text = |value: Option<String>| value.map(Text);
-        let LinkMeta { author, date, description, lang, logo, publisher, title } = meta;
+        // Keys only Node Blink knew (`other`) are not part of the API; updates keep them in the database.
+        let LinkMeta { author, date, description, image, lang, logo, publisher, title, other: _ } = meta;
         Self {
             author: text(author),
             date: text(date),
             description: text(description),
+            image: text(image),
             lang: text(lang),
             logo: text(logo),
             publisher: text(publisher),
@@ -53,15 +58,17 @@ impl From<LinkMeta> for MetaBody {
 impl From<MetaBody> for LinkMeta {
     fn from(meta: MetaBody) -> Self {
         let text = |value: Option<Text>| value.map(|text| text.0);
-        let MetaBody { author, date, description, lang, logo, publisher, title } = meta;
+        let MetaBody { author, date, description, image, lang, logo, publisher, title } = meta;
         Self {
             author: text(author),
             date: text(date),
             description: text(description),
+            image: text(image),
             lang: text(lang),
             logo: text(logo),
             publisher: text(publisher),
             title: text(title),
+            other: serde_json::Map::new(),
         }
     }
 }
@@ -79,10 +86,12 @@ pub struct LinkBody {
     /// The normalized target; never changes.
     pub original_url: String,
     pub meta: MetaBody,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
+    /// RFC 3339; absent for links Node Blink stored without one.
+    #[oai(skip_serializing_if_is_none)]
+    pub created_at: Option<String>,
+    /// RFC 3339; absent for links Node Blink stored without one.
+    #[oai(skip_serializing_if_is_none)]
+    pub updated_at: Option<String>,
     /// `BASE_URL/{id}`.
     pub shortened_url: String,
     /// `BASE_URL/{hash}`, when the link has a custom slug.
@@ -107,8 +116,8 @@ impl LinkBody {
             hash: link.brand,
             original_url: link.original_url,
             meta: link.meta.into(),
-            created_at: link.created_at.to_rfc3339(),
-            updated_at: link.updated_at.to_rfc3339(),
+            created_at: link.created_at.map(|time| time.to_rfc3339()),
+            updated_at: link.updated_at.map(|time| time.to_rfc3339()),
             redirect_status: link.redirect_status.map(RedirectStatus::get),
             cache_max_age: link.cache_max_age,
         }

@@ -22,6 +22,7 @@ pub async fn meta_for(state: &AppState, url: &str) -> Result<LinkMeta, ApiError>
             logo: page.logo,
             publisher: page.publisher,
             title: page.title,
+            ..LinkMeta::default()
         }),
         Err(error) if state.config.links.require_reachable => {
             let problem = |status| {

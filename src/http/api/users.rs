@@ -24,10 +24,12 @@ pub struct UserBody {
     #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
     pub deactivated: bool,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
+    /// RFC 3339; absent for users Node Blink stored without one.
+    #[oai(skip_serializing_if_is_none)]
+    pub created_at: Option<String>,
+    /// RFC 3339; absent for users Node Blink stored without one.
+    #[oai(skip_serializing_if_is_none)]
+    pub updated_at: Option<String>,
 }
 
 impl From<UserRecord> for UserBody {
@@ -37,8 +39,8 @@ impl From<UserRecord> for UserBody {
             role: user.role,
             name: user.name,
             deactivated: user.deactivated,
-            created_at: user.created_at.to_rfc3339(),
-            updated_at: user.updated_at.to_rfc3339(),
+            created_at: user.created_at.map(|time| time.to_rfc3339()),
+            updated_at: user.updated_at.map(|time| time.to_rfc3339()),
         }
     }
 }
