@@ -45,6 +45,7 @@ pub enum StartError {
 /// Connects to the database and Redis and brings the schema up to date (or checks it is, with AUTO_MIGRATE=0).
 pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let store = Store::connect(&config.database).await?;
+    store.ensure_writable().await?;
     if config.database.auto_migrate {
         store.migrate().await?;
     } else {
