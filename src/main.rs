@@ -282,9 +282,18 @@ async fn tokens(loaded: LoadedConfig, command: TokensCommand, json: bool) -> Res
 async fn migrate(loaded: LoadedConfig, status_only: bool) -> Result<(), String> {
     let store = Store::connect(&loaded.config.database).await.map_err(|e| e.to_string())?;
     if !status_only {
-        let before = store.pending_migrations().await.map_err(|e| e.to_string())?;
-        store.migrate().await.map_err(|e| e.to_string())?;
-        println!("applied {} migration(s)", before.len());
+        store.ensure_writable().await.map_err(|e| e.to_string())?;
+        let applied = store.migrate().await.map_err(|e| e.to_string())?;
+        println!("applied {applied} migration(s)");
+    }
+    if let Some(adoption) = store.adoption().await.map_err(|e| e.to_string())? {
+        println!(
+            "adopted from Node Blink on {} (knex migrations up to {}; {} links, {} users then)",
+            adoption.adopted_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            adoption.knex_migration,
+            adoption.links,
+            adoption.users
+        );
     }
     for migration in store.migration_status().await.map_err(|e| e.to_string())? {
         let state = match migration.state {

@@ -47,6 +47,7 @@ pub enum StartError {
 /// without waiting for it.
 pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let store = Store::connect(&config.database).await?;
+    store.ensure_writable().await?;
     if config.database.auto_migrate {
         store.migrate().await?;
     } else {

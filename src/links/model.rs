@@ -202,3 +202,38 @@ pub struct Redirect {
     /// Cache-Control max-age in seconds.
     pub max_age: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{LinkMeta, MetaError};
+
+    #[test]
+    fn meta_keeps_keys_blink_has_no_field_for_through_a_round_trip() {
+        let stored = json!({"title": "T", "image": "https://e.com/i.png", "url": "https://e.com/", "video": null,
+                            "nested": {"a": [1, 2]}});
+        let meta = LinkMeta::from_stored(&stored);
+        assert_eq!(meta.title.as_deref(), Some("T"));
+        assert_eq!(meta.image.as_deref(), Some("https://e.com/i.png"));
+        assert_eq!(meta.to_stored(), stored);
+    }
+
+    #[test]
+    fn meta_with_a_known_key_of_another_type_still_reads_and_keeps_it() {
+        let meta = LinkMeta::from_stored(&json!({"title": 42, "author": null, "lang": "en"}));
+        assert_eq!((meta.title.as_deref(), meta.author.as_deref(), meta.lang.as_deref()), (None, None, Some("en")));
+        assert_eq!(meta.to_stored(), json!({"title": 42, "lang": "en"}));
+        assert_eq!(LinkMeta::from_stored(&json!("not an object")), LinkMeta::default());
+    }
+
+    #[test]
+    fn url_valued_keys_must_be_http_urls_and_scraped_ones_that_are_not_are_dropped() {
+        let meta = LinkMeta::from_stored(&json!({"logo": "javascript:alert(1)", "url": "https://e.com", "title": "T"}));
+        assert_eq!(meta.validate(), Err(MetaError::NotHttpUrl("logo".into())));
+        assert_eq!(meta.clone().sanitized().to_stored(), json!({"url": "https://e.com", "title": "T"}));
+        let nul = LinkMeta { description: Some("a\0b".into()), ..LinkMeta::default() };
+        assert_eq!(nul.validate(), Err(MetaError::Nul("description".into())));
+        assert_eq!(nul.sanitized(), LinkMeta::default());
+    }
+}

@@ -19,6 +19,10 @@ pub enum PluginError {
         source: std::io::Error,
     },
 
+    /// The file is larger than any plugin Blink loads.
+    #[error("plugin file {path} is {size} bytes; a plugin file may be at most {limit} bytes")]
+    TooLarge { path: PathBuf, size: u64, limit: u64 },
+
     /// The file is not a valid component (or could not be compiled).
     #[error("{path} is not a valid WebAssembly component: {message}")]
     Invalid { path: PathBuf, message: String },

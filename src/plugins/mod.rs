@@ -45,7 +45,9 @@ pub use host::{PluginHost, PluginInfo};
 pub use kv::{Counters, MAX_INCR_MANY, MAX_KEY_LEN, MAX_VALUE_LEN, MemoryKv, PluginKv};
 pub use kv_backends::{RedisKv, StoreKv};
 pub use link_policy::LinkDecision;
-pub use runtime::{ComponentReport, INTERFACE_VERSION, PluginRuntime, RuntimeOptions, check_component};
+pub use runtime::{
+    ComponentReport, INTERFACE_VERSION, MAX_COMPONENT_BYTES, PluginRuntime, RuntimeOptions, check_component,
+};
 pub use server_plugins::{ServerPlugins, now_ms};
 pub use slug_rules::SlugVerdict;
 pub use stats::{BreakerOptions, PluginStats};

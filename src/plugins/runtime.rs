@@ -19,6 +19,10 @@ use super::config::Hook;
 use super::error::PluginError;
 use super::stats::BreakerOptions;
 
+/// The largest plugin file Blink reads. Real components are a few hundred KiB to a few MiB; a file is read whole
+/// into memory (and hashed, then compiled), so a huge one is refused before it is read.
+pub const MAX_COMPONENT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The `blink:plugin` version this host implements.
 pub const INTERFACE_VERSION: &str = "0.1.0";
 const PACKAGE: &str = "blink:plugin";
@@ -126,7 +130,7 @@ impl PluginRuntime {
     /// Compiles the component at `path` (text `.wat` works too), once per
     /// content: from memory, the disk cache, or cranelift.
     pub fn compile(&self, path: &Path) -> Result<Component, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.to_owned(), source })?;
+        let bytes = read_component(path)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
         if let Some(found) = self.memo().get(&digest) {
             return Ok(found.clone());
@@ -248,6 +252,25 @@ fn blink_interface(name: &str) -> Option<(&str, &str)> {
         return None;
     }
     Some(rest.split_once('@').unwrap_or((rest, "")))
+}
+
+/// The file's bytes, refusing one over [`MAX_COMPONENT_BYTES`] by its size before reading it, and reading at most
+/// one byte more than the limit in case it grows meanwhile.
+fn read_component(path: &Path) -> Result<Vec<u8>, PluginError> {
+    use std::io::Read;
+    let io = |source| PluginError::Io { path: path.to_owned(), source };
+    let too_large = |size| PluginError::TooLarge { path: path.to_owned(), size, limit: MAX_COMPONENT_BYTES };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > MAX_COMPONENT_BYTES {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or_default());
+    file.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 fn store_cached(component: &Component, path: &Path) {

@@ -249,6 +249,23 @@ fn not_a_component_is_refused_with_its_path() {
 }
 
 #[test]
+fn a_plugin_file_over_the_size_limit_is_refused_by_its_size_naming_file_size_and_limit() {
+    let scratch = Scratch::new();
+    let path = scratch.dir.path().join("huge.wasm");
+    // Sparse: 300 MB on paper, nothing written to disk.
+    let size = 300 * 1024 * 1024;
+    std::fs::File::create(&path).expect("create").set_len(size).expect("set_len");
+
+    let error = check_component(&path).expect_err("refused");
+
+    assert!(matches!(error, PluginError::TooLarge { .. }), "{error}");
+    let message = error.to_string();
+    for part in ["huge.wasm", &size.to_string(), &MAX_COMPONENT_BYTES.to_string()] {
+        assert!(message.contains(part), "`{part}` not in: {message}");
+    }
+}
+
+#[test]
 fn compiled_components_are_cached_on_disk_by_content_hash() {
     let scratch = Scratch::new();
     let cache = scratch.dir.path().join("cache");

@@ -59,7 +59,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::config::{DatabaseConfig, redact_url};
 use crate::storage::StorageError;
 
-pub use migrate::{MigrationState, MigrationStatus};
+pub use migrate::{Adoption, MIGRATION_LOCK_KEY, MigrationState, MigrationStatus};
 pub use plugin_kv::UnixMillis;
 
 /// Why the database could not be opened or migrated (query failures are [`StorageError`]s).
@@ -74,6 +74,12 @@ pub enum StoreError {
     /// Migrations could not be listed or applied.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite file (or the directory it is in) cannot be written by this process.
+    #[error(
+        "the SQLite database {path} is read-only for this process ({source}): make it, {path}-wal and \
+         {path}-shm (when they exist) and their directory writable by the user Blink runs as, then start Blink again"
+    )]
+    ReadOnly { path: String, source: sqlx::Error },
 }
 
 /// SQLite's `SQLITE_FULL` and PostgreSQL's `disk_full`: no room left for the write.
@@ -106,6 +112,25 @@ fn storable(text: &str) -> bool {
     !text.contains('\0')
 }
 
+/// Rewrites the schema version with its own value inside a transaction that is rolled back: a real write, so a
+/// read-only connection fails it (BEGIN IMMEDIATE alone does not in WAL mode), and nothing reaches the file.
+async fn write_probe(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut transaction = sqlx::Connection::begin(&mut *conn).await?;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *transaction).await?;
+    // An integer SQLite just gave us; PRAGMA takes no bound parameters.
+    let rewrite = format!("PRAGMA user_version = {version}");
+    sqlx::query(sqlx::AssertSqlSafe(rewrite)).execute(&mut *transaction).await?;
+    transaction.rollback().await
+}
+
+/// Whether SQLite refused a write because the database is read-only (`SQLITE_READONLY` and its extended codes).
+fn is_read_only(error: &sqlx::Error) -> bool {
+    const SQLITE_READONLY: i32 = 8;
+    let sqlx::Error::Database(db) = error else { return false };
+    let code = db.code().and_then(|code| code.parse::<i32>().ok());
+    code.is_some_and(|code| code & 0xff == SQLITE_READONLY)
+}
+
 /// Which database engine a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -132,6 +157,13 @@ impl Store {
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, StoreError> {
         let url = config.url.expose();
         let error = |source| StoreError::Connect { url: redact_url(url), source };
+        let sqlite_error = |source: sqlx::Error, options: &SqliteConnectOptions| {
+            if is_read_only(&source) {
+                StoreError::ReadOnly { path: options.get_filename().display().to_string(), source }
+            } else {
+                error(source)
+            }
+        };
         let timeout: Duration = config.connect_timeout.get();
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -145,9 +177,10 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(config.max_connections)
                 .acquire_timeout(timeout)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
-                .map_err(error)?;
+                // A directory SQLite cannot create the WAL files in fails already here.
+                .map_err(|source| sqlite_error(source, &options))?;
             Pool::Sqlite(pool)
         } else {
             let options = PgConnectOptions::from_str(url).map_err(error)?.application_name("blink");
@@ -167,6 +200,25 @@ impl Store {
         match self.pool {
             Pool::Sqlite(_) => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Refuses to go on with a SQLite file this process cannot write. SQLite opens such a file read-only without
+    /// saying so, and the pool would keep those connections (failing every write) even after the file became
+    /// writable; `blink migrate --status` needs no write and skips this. PostgreSQL reports permissions per
+    /// statement, so there is nothing to check there.
+    pub async fn ensure_writable(&self) -> Result<(), StoreError> {
+        let Pool::Sqlite(pool) = &self.pool else { return Ok(()) };
+        let mut conn = pool.acquire().await?;
+        match write_probe(&mut conn).await {
+            Ok(()) => Ok(()),
+            Err(error) if is_read_only(&error) => {
+                // The connection is read-only for good; do not let the pool hand it out again.
+                conn.close_on_drop();
+                let path = pool.connect_options().get_filename().display().to_string();
+                Err(StoreError::ReadOnly { path, source: error })
+            }
+            Err(error) => Err(error.into()),
         }
     }
 
