@@ -225,13 +225,11 @@ async fn serve(loaded: LoadedConfig, config_file: Option<PathBuf>) -> Result<(),
     };
     let state = server::prepare(loaded.config).await.map_err(|e| fail(&e))?;
     #[cfg(unix)]
-    if let Some(plugins) = &state.plugins {
-        server::reload_plugins_on_sighup(plugins.clone(), move || {
-            LoadedConfig::load(&ConfigInput::from_process(config_file.clone()))
-                .map(|loaded| loaded.config.plugins)
-                .map_err(|error| error.to_string())
-        });
-    }
+    server::reload_plugins_on_sighup(state.plugins.clone(), move || {
+        LoadedConfig::load(&ConfigInput::from_process(config_file.clone()))
+            .map(|loaded| loaded.config.plugins)
+            .map_err(|error| error.to_string())
+    });
     let listener = server::Listener::bind(port).await.map_err(|e| fail(&e))?;
     server::serve(listener, state, server::shutdown_signal()).await.map_err(|e| fail(&e))
 }

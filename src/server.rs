@@ -9,11 +9,12 @@ use tokio::net::TcpListener;
 
 use std::sync::Arc;
 
+use crate::analytics::{ClickStream, StreamOptions};
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins, StoreKv};
+use crate::plugins::{KvBackend, PluginConfig, PluginError, ServerPlugins};
 use crate::scrape::{ScrapeOptions, Scraper};
-use crate::state::{AppState, connect_redis};
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
 /// Why the server could not start.
@@ -55,11 +56,13 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
         }
     }
     let redis = config.redis.url.as_ref().map(|url| redis::Client::open(url.expose())).transpose()?;
-    let plugins = start_plugins(&config, &store, redis.as_ref()).await?;
+    let clicks = ClickStream::start(StreamOptions::from(&config.analytics));
+    clicks.spawn_stats_reporter(config.plugin_runtime.stats_interval.get());
+    let plugins = start_plugins(&config, &store, redis.as_ref(), &clicks).await?;
     let authenticator =
         Authenticator::new(&config, store.clone()).map_err(|error| StartError::Auth(error.to_string()))?;
     let scraper = config.links.scrape.then(|| scraper(&config)).transpose()?;
-    Ok(AppState::new(config, store, redis, plugins, authenticator, scraper))
+    Ok(AppState::new(config, store, redis, plugins, clicks, authenticator, scraper))
 }
 
 fn scraper(config: &Config) -> Result<Scraper, StartError> {
@@ -71,22 +74,21 @@ fn scraper(config: &Config) -> Result<Scraper, StartError> {
     Scraper::new(options).map_err(|error| StartError::Scraper(error.to_string()))
 }
 
-/// Loads the configured plugins, with their key-value entries in Redis when configured, else the database.
+/// Loads the configured plugins (none makes an empty set, which SIGHUP may fill), with their key-value entries
+/// in Redis when configured, else the database.
 async fn start_plugins(
     config: &Config,
     store: &Store,
     redis: Option<&redis::Client>,
-) -> Result<Option<Arc<ServerPlugins>>, StartError> {
-    if config.plugins.is_empty() {
-        return Ok(None);
-    }
-    let kv: Arc<dyn PluginKv> = match redis {
-        Some(client) => Arc::new(RedisKv(connect_redis(client).await?)),
-        None => Arc::new(StoreKv(store.clone())),
+    clicks: &ClickStream,
+) -> Result<Arc<ServerPlugins>, StartError> {
+    let kv = match redis {
+        Some(client) => KvBackend::Redis(client.clone()),
+        None => KvBackend::Store(store.clone()),
     };
-    let plugins = Arc::new(ServerPlugins::start(&config.plugins, &config.plugin_runtime, &config.analytics, kv)?);
+    let plugins = Arc::new(ServerPlugins::start(&config.plugins, &config.plugin_runtime, kv, clicks).await?);
     plugins.spawn_stats_reporter(config.plugin_runtime.stats_interval.get());
-    Ok(Some(plugins))
+    Ok(plugins)
 }
 
 /// A bound listener, so callers (and tests) learn the port before serving.
@@ -114,22 +116,24 @@ pub async fn serve(listener: Listener, state: AppState, shutdown: impl Future<Ou
     let grace = state.config.server.shutdown_grace.get();
     let store = state.store.clone();
     let plugins = state.plugins.clone();
+    let clicks = state.clicks.clone();
     let addr = listener.local_addr()?;
     let acceptor = TcpAcceptor::from_tokio(listener.inner)?;
     tracing::info!(%addr, backend = ?store.backend(), "blink is listening");
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(crate::http::app(state), shutdown, Some(grace))
         .await;
-    if let Some(plugins) = plugins {
-        plugins.shutdown().await;
-    }
+    // Queued clicks go to their subscribers (the plugins among them) before the plugins' last statistics.
+    clicks.shutdown().await;
+    plugins.shutdown();
     store.close().await;
     tracing::info!("blink stopped");
     result
 }
 
 /// Reloads the plugins on every SIGHUP with the `[[plugins]]` that `read_configs` returns (the configuration
-/// read afresh); a failure is logged and the running plugins stay.
+/// read afresh): loads them even if none were loaded at start, removes them all if it has none. A failure is
+/// logged and the running plugins stay.
 #[cfg(unix)]
 pub fn reload_plugins_on_sighup<F>(plugins: Arc<ServerPlugins>, read_configs: F)
 where

@@ -6,6 +6,7 @@ use poem::http::{HeaderName, HeaderValue};
 
 use tokio::sync::OnceCell;
 
+use crate::analytics::ClickStream;
 use crate::auth::Authenticator;
 use crate::cache::RedirectCache;
 use crate::config::Config;
@@ -34,8 +35,10 @@ pub struct Shared {
     pub redirects: RedirectCache,
     /// `Cache-Control` of the not-found page, rendered once.
     pub not_found_cache_control: HeaderValue,
-    /// WebAssembly plugins, when any are configured.
-    pub plugins: Option<Arc<ServerPlugins>>,
+    /// WebAssembly plugins: the set loaded from the configuration (empty when none is configured); SIGHUP reloads it.
+    pub plugins: Arc<ServerPlugins>,
+    /// Clicks on their way to whatever consumes them (the analytics plugins); recorded only while something does.
+    pub clicks: ClickStream,
     /// `[analytics] country_header`, parsed once (the configuration was checked to hold a valid name).
     pub country_header: HeaderName,
     /// Turns `Authorization` headers into callers.
@@ -52,16 +55,15 @@ impl AppState {
         config: Config,
         store: Store,
         redis: Option<redis::Client>,
-        plugins: Option<Arc<ServerPlugins>>,
+        plugins: Arc<ServerPlugins>,
+        clicks: ClickStream,
         authenticator: Authenticator,
         scraper: Option<Scraper>,
     ) -> Self {
         let redirects = RedirectCache::new(&config.cache);
-        let mut links = LinkService::new(&config, store.clone(), &http::reserved_paths())
-            .with_listener(Arc::new(redirects.clone()));
-        if let Some(plugins) = &plugins {
-            links = links.with_hooks(plugins.clone());
-        }
+        let links = LinkService::new(&config, store.clone(), &http::reserved_paths())
+            .with_listener(Arc::new(redirects.clone()))
+            .with_hooks(plugins.clone());
         let not_found_cache_control = http::not_found_cache_control(config.cache.not_found_max_age.get().as_secs());
         let country_header = HeaderName::from_bytes(config.analytics.country_header.as_bytes())
             .unwrap_or(HeaderName::from_static("cf-ipcountry"));
@@ -73,6 +75,7 @@ impl AppState {
             redirects,
             not_found_cache_control,
             plugins,
+            clicks,
             country_header,
             authenticator,
             scraper,

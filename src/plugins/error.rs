@@ -57,6 +57,10 @@ pub enum PluginError {
     #[error("cannot create the WebAssembly engine: {0}")]
     Engine(String),
 
+    /// The key-value store could not be opened (Redis did not answer).
+    #[error("cannot open the plugins' key-value store: {0}")]
+    KvStore(String),
+
     /// A plugin with `on_error = "fail"` failed (trapped, timed out, or is
     /// disabled by its circuit breaker), so the request fails.
     #[error("plugin `{plugin}` failed in {hook}: {reason}")]

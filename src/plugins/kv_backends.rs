@@ -1,14 +1,15 @@
 //! Where plugins' key-value entries live in a running server: Redis when `REDIS_URL` is set (shared by every
 //! instance), else the database's `plugin_kv` table.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use super::error::KvError;
+use super::error::{KvError, PluginError};
 use super::kv::{Counters, PluginKv};
+use crate::state::connect_redis;
 use crate::store::{Store, UnixMillis};
 
 fn now_ms() -> UnixMillis {
@@ -21,6 +22,28 @@ fn expiry(ttl: Option<Duration>) -> Option<UnixMillis> {
 
 fn kv_error(error: impl std::fmt::Display) -> KvError {
     KvError(error.to_string())
+}
+
+/// Where a running server keeps plugins' key-value entries; opened when plugins are first loaded, so a server
+/// without plugins never connects to Redis for them.
+#[derive(Clone)]
+pub enum KvBackend {
+    /// Redis (`REDIS_URL`), shared by every instance.
+    Redis(redis::Client),
+    /// The database's `plugin_kv` table.
+    Store(Store),
+}
+
+impl KvBackend {
+    /// Connects to Redis, or uses the database's pool.
+    pub(crate) async fn open(&self) -> Result<Arc<dyn PluginKv>, PluginError> {
+        Ok(match self {
+            Self::Redis(client) => {
+                Arc::new(RedisKv(connect_redis(client).await.map_err(|error| PluginError::KvStore(error.to_string()))?))
+            }
+            Self::Store(store) => Arc::new(StoreKv(store.clone())),
+        })
+    }
 }
 
 /// Plugin entries in the database.
