@@ -133,7 +133,7 @@ impl ClickStream {
         }
     }
 
-    /// Logs the queue's counters every `period` in which they changed, until the stream is dropped.
+    /// Logs the queue's counters every `period` in which they changed, until the stream is shut down and dropped.
     pub fn spawn_stats_reporter(&self, period: Duration) {
         let stream: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
