@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use blink::analytics::{ClickEvent, ClickStream, ClickedLink, LinkIds, StreamOptions};
 use blink::plugins::{
-    AnalyticsOptions, ClickEvent, ClickedLink, Link, LinkIds, MemoryKv, PluginConfig, PluginHost, PluginRuntime,
-    RequestInfo, RuntimeOptions, SlugRequest,
+    Link, MemoryKv, PluginConfig, PluginHost, PluginRuntime, RequestInfo, RuntimeOptions, SlugRequest,
 };
 
 fn guest(name: &str) -> PathBuf {
@@ -92,14 +92,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let tally = PluginHost::new(&runtime, &[plugin("tally", "click_tally", &[])], kv.clone())?;
     let events = n * 10;
-    let (queue, workers) =
-        tally.start_analytics(AnalyticsOptions { queue_capacity: events, ..AnalyticsOptions::default() });
+    let clicks = ClickStream::start(StreamOptions { queue_capacity: events, ..StreamOptions::default() });
+    let subscription = clicks.subscription();
+    subscription.set(tally.click_subscriber());
     let links: Vec<Arc<dyn ClickedLink>> = (0..100)
         .map(|i| Arc::new(LinkIds { id: format!("link{i}"), slug: format!("link{i}") }) as Arc<dyn ClickedLink>)
         .collect();
     let started = Instant::now();
     for i in 0..events {
-        queue.record(ClickEvent {
+        clicks.record(|| ClickEvent {
             time_ms: 0,
             link: links[i % links.len()].clone(),
             referrer_host: Some("news.example".into()),
@@ -107,9 +108,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             country: None,
         });
     }
-    workers.shutdown().await;
+    clicks.shutdown().await;
     let elapsed = started.elapsed();
-    let stats = queue.stats();
+    let stats = clicks.stats();
     println!(
         "{:34} {:7.3} µs per event amortised ({} events in {} batches, {} dropped)",
         "analytics on-clicks (click-tally)",

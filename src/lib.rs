@@ -2,6 +2,7 @@
 //!
 //! A request flows from [`http::app`] (routing and middleware) to the domain and on to [`store::Store`].
 
+pub mod analytics;
 pub mod auth;
 pub mod cache;
 pub mod cli;

@@ -223,24 +223,22 @@ async fn serve(loaded: LoadedConfig, config_file: Option<PathBuf>) -> Result<(),
         tracing::error!(%error, "blink cannot start");
         error.to_string()
     };
-    let state = server::prepare(loaded.config).await.map_err(|e| fail(&e))?;
+    let app = server::prepare(loaded.config).await.map_err(|e| fail(&e))?;
     #[cfg(unix)]
-    if let Some(plugins) = &state.plugins {
-        server::reload_plugins_on_sighup(plugins.clone(), move || {
-            LoadedConfig::load(&ConfigInput::from_process(config_file.clone()))
-                .map(|loaded| loaded.config.plugins)
-                .map_err(|error| error.to_string())
-        });
-    }
+    server::reload_plugins_on_sighup(app.state.plugins.clone(), move || {
+        LoadedConfig::load(&ConfigInput::from_process(config_file.clone()))
+            .map(|loaded| loaded.config.plugins)
+            .map_err(|error| error.to_string())
+    });
     let listener = server::Listener::bind(port).await.map_err(|e| fail(&e))?;
-    server::serve(listener, state, server::shutdown_signal()).await.map_err(|e| fail(&e))
+    server::serve(listener, app, server::shutdown_signal()).await.map_err(|e| fail(&e))
 }
 
 async fn links(loaded: LoadedConfig, command: LinksCommand, json: bool) -> Result<(), String> {
     use blink::cli::links::{self, Format};
     let format = if json { Format::Json } else { Format::Text };
-    let state = server::prepare(loaded.config).await.map_err(|e| e.to_string())?;
-    let service = &state.links;
+    let app = server::prepare(loaded.config).await.map_err(|e| e.to_string())?;
+    let service = &app.state.links;
     let result = match command {
         LinksCommand::Create { url, slug } => links::create(service, url, slug, format).await,
         LinksCommand::List { search, limit } => links::list(service, search, limit, format).await,
@@ -254,7 +252,7 @@ async fn links(loaded: LoadedConfig, command: LinksCommand, json: bool) -> Resul
             Err(error) => Err(format!("cannot open {}: {error}", file.display())),
         },
     };
-    state.store.close().await;
+    app.store.close().await;
     let text = result?;
     println!("{text}");
     Ok(())
@@ -264,8 +262,8 @@ async fn tokens(loaded: LoadedConfig, command: TokensCommand, json: bool) -> Res
     use blink::cli::links::Format;
     use blink::cli::tokens::{self, CreateToken};
     let format = if json { Format::Json } else { Format::Text };
-    let state = server::prepare(loaded.config).await.map_err(|e| e.to_string())?;
-    let store = &state.store;
+    let app = server::prepare(loaded.config).await.map_err(|e| e.to_string())?;
+    let store = &app.store;
     let result = match command {
         TokensCommand::Create { user, scopes, name, expires, create_user } => {
             tokens::create(store, CreateToken { user, scopes, name, expires, create_user }, format).await

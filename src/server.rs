@@ -1,21 +1,26 @@
-//! Starting and stopping the server: connect, migrate, listen, and drain on SIGTERM/SIGINT.
+//! Starting and stopping the server: connect, migrate, assemble the services, listen, and drain on SIGTERM/SIGINT.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use poem::Server;
+use poem::http::HeaderName;
 use poem::listener::TcpAcceptor;
 use tokio::net::TcpListener;
 
-use std::sync::Arc;
-
+use crate::analytics::{ClickStream, StreamOptions};
 use crate::auth::Authenticator;
+use crate::cache::RedirectCache;
 use crate::config::Config;
-use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins, StoreKv};
+use crate::links::LinkService;
+use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins};
+use crate::ratelimit::RateLimiter;
 use crate::redis::Redis;
 use crate::scrape::{ScrapeOptions, Scraper};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::store::{Store, StoreError};
+use crate::users::UserService;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +48,17 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
+/// A prepared server: the state requests see, and the database it owns (closed when the server stops).
+pub struct App {
+    /// What every request handler is given.
+    pub state: AppState,
+    /// The database, which requests reach only through the services.
+    pub store: Store,
+}
+
 /// Connects to the database and brings the schema up to date (or checks it is, with AUTO_MIGRATE=0); opens Redis
-/// without waiting for it.
-pub async fn prepare(config: Config) -> Result<AppState, StartError> {
+/// without waiting for it; loads the plugins; and assembles the services, in this one place.
+pub async fn prepare(config: Config) -> Result<App, StartError> {
     let store = Store::connect(&config.database).await?;
     store.ensure_writable().await?;
     if config.database.auto_migrate {
@@ -59,11 +72,44 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     }
     // Only parses the URL: Redis is connected in the background, so a Redis that is down never stops the start.
     let redis = config.redis.url.as_ref().map(|url| Redis::open(url.expose(), &config.redis.prefix)).transpose()?;
-    let plugins = start_plugins(&config, &store, redis.as_ref()).await?;
+    let clicks = ClickStream::start(StreamOptions::from(&config.analytics));
+    clicks.spawn_stats_reporter(config.plugin_runtime.stats_interval.get());
+    let kv: Arc<dyn PluginKv> = match &redis {
+        Some(redis) => Arc::new(RedisKv::new(redis.clone())),
+        None => Arc::new(store.clone()),
+    };
+    let plugins = Arc::new(ServerPlugins::start(&config.plugins, &config.plugin_runtime, kv, &clicks).await?);
+    plugins.spawn_stats_reporter(config.plugin_runtime.stats_interval.get());
     let authenticator =
         Authenticator::new(&config, Arc::new(store.clone())).map_err(|error| StartError::Auth(error.to_string()))?;
-    let scraper = config.links.scrape.then(|| scraper(&config)).transpose()?;
-    Ok(AppState::new(config, store, redis, plugins, authenticator, scraper, &crate::http::reserved_paths()))
+    let redirects = RedirectCache::new(&config.cache);
+    let mut links = LinkService::new(&config, Arc::new(store.clone()), &crate::http::reserved_paths())
+        .with_listener(Arc::new(redirects.clone()))
+        .with_hooks(plugins.clone());
+    if config.links.scrape {
+        links = links.with_pages(Arc::new(scraper(&config)?));
+    }
+    let rate_limiter = match &redis {
+        Some(redis) => RateLimiter::redis(redis.clone()),
+        None => RateLimiter::in_memory(100_000),
+    };
+    // The configuration was checked to hold a valid header name.
+    let country_header = HeaderName::from_bytes(config.analytics.country_header.as_bytes())
+        .unwrap_or(HeaderName::from_static("cf-ipcountry"));
+    let state = AppState::from(Shared {
+        links,
+        users: UserService::new(Arc::new(store.clone())),
+        authenticator,
+        redirects,
+        plugins,
+        clicks,
+        rate_limiter,
+        redis,
+        database: Arc::new(store.clone()),
+        country_header,
+        config: Arc::new(config),
+    });
+    Ok(App { state, store })
 }
 
 fn scraper(config: &Config) -> Result<Scraper, StartError> {
@@ -73,24 +119,6 @@ fn scraper(config: &Config) -> Result<Scraper, StartError> {
         ..ScrapeOptions::default()
     };
     Scraper::new(options).map_err(|error| StartError::Scraper(error.to_string()))
-}
-
-/// Loads the configured plugins, with their key-value entries in Redis when configured, else the database.
-async fn start_plugins(
-    config: &Config,
-    store: &Store,
-    redis: Option<&Redis>,
-) -> Result<Option<Arc<ServerPlugins>>, StartError> {
-    if config.plugins.is_empty() {
-        return Ok(None);
-    }
-    let kv: Arc<dyn PluginKv> = match redis {
-        Some(redis) => Arc::new(RedisKv::new(redis.clone())),
-        None => Arc::new(StoreKv(store.clone())),
-    };
-    let plugins = Arc::new(ServerPlugins::start(&config.plugins, &config.plugin_runtime, &config.analytics, kv)?);
-    plugins.spawn_stats_reporter(config.plugin_runtime.stats_interval.get());
-    Ok(Some(plugins))
 }
 
 /// A bound listener, so callers (and tests) learn the port before serving.
@@ -112,28 +140,30 @@ impl Listener {
     }
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests finish within the grace
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish within the grace
 /// period and closes the database pool.
-pub async fn serve(listener: Listener, state: AppState, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(listener: Listener, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let App { state, store } = app;
     let grace = state.config.server.shutdown_grace.get();
-    let store = state.store.clone();
     let plugins = state.plugins.clone();
+    let clicks = state.clicks.clone();
     let addr = listener.local_addr()?;
     let acceptor = TcpAcceptor::from_tokio(listener.inner)?;
     tracing::info!(%addr, backend = ?store.backend(), "blink is listening");
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(crate::http::app(state), shutdown, Some(grace))
         .await;
-    if let Some(plugins) = plugins {
-        plugins.shutdown().await;
-    }
+    // Queued clicks go to their subscribers (the plugins among them) before the plugins' last statistics.
+    clicks.shutdown().await;
+    plugins.shutdown();
     store.close().await;
     tracing::info!("blink stopped");
     result
 }
 
 /// Reloads the plugins on every SIGHUP with the `[[plugins]]` that `read_configs` returns (the configuration
-/// read afresh); a failure is logged and the running plugins stay.
+/// read afresh): loads them even if none were loaded at start, removes them all if it has none. A failure is
+/// logged and the running plugins stay.
 #[cfg(unix)]
 pub fn reload_plugins_on_sighup<F>(plugins: Arc<ServerPlugins>, read_configs: F)
 where

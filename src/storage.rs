@@ -2,6 +2,8 @@
 //! `UserStore`, `CredentialStore`) in these terms; `store/` maps its driver's errors onto them, so no service ever
 //! sees a driver error type.
 
+use async_trait::async_trait;
+
 /// The driver's own error, kept for the log.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -17,4 +19,11 @@ pub enum StorageError {
     /// A unique value is taken; names the column (`hash`, `original_url`).
     #[error("{0} is already taken")]
     Conflict(&'static str),
+}
+
+/// A store that can say whether it answers (for readiness probes).
+#[async_trait]
+pub trait Probe: Send + Sync {
+    /// Checks that the database answers a trivial query.
+    async fn ping(&self) -> Result<(), StorageError>;
 }

@@ -73,7 +73,7 @@ async fn links_in(db: &TestDb) -> Vec<OldLink> {
 
 /// A fresh API token for an existing user.
 async fn token_for(app: &TestApp, user: &str) -> String {
-    common::token_for(&app.state.store, user, blink::auth::Role::User, "link:* user:*").await
+    common::token_for(&app.store, user, blink::auth::Role::User, "link:* user:*").await
 }
 
 async fn api(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -164,7 +164,7 @@ async fn a_node_blink_database_is_adopted_in_place_and_every_old_link_still_work
     let new_slug = created["id"].as_str().expect("slug");
     assert_redirects(&app, new_slug, "https://example.com/new").await;
     assert_eq!(app.state.links.id_of(new_slug), Some(44));
-    let newcomer = app.state.store.ensure_user("oidc|newcomer", "Newcomer", Utc::now()).await.expect("a new user");
+    let newcomer = app.store.ensure_user("oidc|newcomer", "Newcomer", Utc::now()).await.expect("a new user");
     assert_eq!((newcomer.role, newcomer.deactivated), (blink::auth::Role::User, false));
 
     app.stop().await;

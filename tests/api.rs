@@ -18,7 +18,7 @@ struct Caller {
 
 async fn user_with_token(app: &TestApp, id: &str, role: &str, scopes: &str) -> Caller {
     let role = Role::parse(role).expect("a role");
-    Caller { token: common::token_for(&app.state.store, id, role, scopes).await }
+    Caller { token: common::token_for(&app.store, id, role, scopes).await }
 }
 
 async fn call(
@@ -661,7 +661,7 @@ async fn scraping_refuses_a_redirect_to_loopback_but_still_creates_the_link() {
 async fn session_requests_that_change_state_need_the_csrf_token() {
     let db = TestDb::sqlite();
     let app = spawn(&db).await;
-    let store = &app.state.store;
+    let store = &app.store;
     store.ensure_user("carol", "Carol", Utc::now()).await.unwrap();
     let session = blink::auth::sessions::start(store, "carol", Utc::now(), Utc::now() + chrono::Duration::hours(1))
         .await

@@ -67,7 +67,7 @@ async fn on_a_full_disk_writes_are_refused_and_nothing_is_half_stored() {
     config.database.url = url.as_str().into();
     config.rate_limit.enabled = false;
     let app = TestApp::spawn(config).await;
-    let token = common::token_for(&app.state.store, "api", Role::Superuser, "*:*").await;
+    let token = common::token_for(&app.store, "api", Role::Superuser, "*:*").await;
     let api = |method: reqwest::Method, path: &str, body: Option<Value>| {
         let mut request = app.client.request(method, format!("{}/api{path}", app.base)).bearer_auth(&token);
         if let Some(body) = body {

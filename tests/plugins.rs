@@ -138,9 +138,10 @@ async fn click_tally_counts_clicks_in_its_key_value_store() {
     // Stopping the server delivers every queued click before it returns.
     app.stop().await;
     let store = blink::store::Store::connect(&db.config().database).await.unwrap();
-    let clicks = store.plugin_kv_get("tally", &format!("clicks:{}", link.slug), 0).await.unwrap();
+    let clicks = blink::plugins::PluginKv::get(&store, "tally", &format!("clicks:{}", link.slug)).await.unwrap();
     assert_eq!(clicks.as_deref(), Some("5"));
-    let referred = store.plugin_kv_get("tally", &format!("referrer:{}:news.example", link.slug), 0).await.unwrap();
+    let referred =
+        blink::plugins::PluginKv::get(&store, "tally", &format!("referrer:{}:news.example", link.slug)).await.unwrap();
     assert_eq!(referred.as_deref(), Some("5"));
 }
 
@@ -214,6 +215,94 @@ fn sighup_reloads_plugins_from_the_configuration() {
     assert_eq!(iphone(&server.base()), "https://apps.apple.com/app/second");
     server.terminate();
     assert!(server.wait().success());
+}
+
+#[test]
+fn sighup_loads_plugins_into_a_server_started_without_them_and_removes_them_again() {
+    use common::process::{PATIENCE, Running, blink};
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("blink.toml");
+    std::fs::write(&config_file, "").unwrap();
+    let env = BTreeMap::from([("DATABASE_URL", db.url.clone())]);
+    let created = blink(dir.path(), &env, &["links", "create", "https://example.com/app", "--json"]).output().unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let slug = serde_json::from_slice::<serde_json::Value>(&created.stdout).unwrap()["link"]["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let iphone = |base: &str| {
+        runtime.block_on(async {
+            let response = common::client()
+                .get(format!("{base}/{slug}"))
+                .header(USER_AGENT, "Mozilla/5.0 (iPhone)")
+                .send()
+                .await
+                .unwrap();
+            response.headers()[LOCATION].to_str().unwrap().to_owned()
+        })
+    };
+    let clicks_counted = || {
+        runtime.block_on(async {
+            let store = blink::store::Store::connect(&db.config().database).await.unwrap();
+            let clicks = blink::plugins::PluginKv::get(&store, "tally", &format!("clicks:{slug}")).await.unwrap();
+            store.close().await;
+            clicks
+        })
+    };
+    // Clicks reach the plugin in batches, within the queue's linger.
+    let wait_for_count = |expected: &str| {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while clicks_counted().as_deref() != Some(expected) {
+            assert!(std::time::Instant::now() < deadline, "click-tally counted {:?}, not {expected}", clicks_counted());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let hangup = |server: &mut Running, outcome: &str| {
+        server.seen.clear();
+        let status = std::process::Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status();
+        assert!(status.unwrap().success());
+        server.wait_for_line(|line| line.contains(outcome));
+    };
+
+    let mut server = Running::start(dir.path(), &env);
+    assert_eq!(iphone(&server.base()), "https://example.com/app", "no plugin yet");
+
+    let plugins = format!(
+        r#"
+[[plugins]]
+name = "devices"
+path = "{devices}"
+timeout = "5s"
+config = {{ ios = "https://apps.apple.com/app/x" }}
+
+[[plugins]]
+name = "tally"
+path = "{tally}"
+timeout = "5s"
+"#,
+        devices = guest("device_redirect").display(),
+        tally = guest("click_tally").display(),
+    );
+    std::fs::write(&config_file, &plugins).unwrap();
+    hangup(&mut server, "plugins reloaded");
+    for _ in 0..3 {
+        assert_eq!(iphone(&server.base()), "https://apps.apple.com/app/x", "the plugin loaded by SIGHUP decides");
+    }
+    wait_for_count("3");
+
+    std::fs::write(&config_file, plugins.replace("device_redirect.wasm", "missing.wasm")).unwrap();
+    hangup(&mut server, "the previous plugins stay in force");
+    assert_eq!(iphone(&server.base()), "https://apps.apple.com/app/x", "a failed reload keeps the plugins");
+    wait_for_count("4");
+
+    std::fs::write(&config_file, "").unwrap();
+    hangup(&mut server, "plugins reloaded");
+    assert_eq!(iphone(&server.base()), "https://example.com/app", "the plugin is gone");
+    server.terminate();
+    assert!(server.wait().success(), "blink exits 0 after its SIGHUPs");
+    assert_eq!(clicks_counted().as_deref(), Some("4"), "clicks after the removal went to no plugin");
 }
 
 #[tokio::test]

@@ -71,7 +71,7 @@ async fn links_adopted_from_node_blink_keep_their_short_urls() {
         // A row as Node Blink wrote it: only its id, URL and creator.
         let insert =
             "INSERT INTO links (id, original_url, creator_id) VALUES (100000, 'https://adopted.example', 'api')";
-        match app.state.store.backend() {
+        match app.store.backend() {
             blink::store::Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
                 sqlx::query(insert).execute(&pool).await.unwrap();

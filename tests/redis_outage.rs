@@ -141,7 +141,7 @@ fn click_tally() -> PluginConfig {
 
 /// A fresh API token for a new user `id`.
 async fn token_for(app: &TestApp, id: &str) -> String {
-    common::token_for(&app.state.store, id, blink::auth::Role::User, "link:* user:read").await
+    common::token_for(&app.store, id, blink::auth::Role::User, "link:* user:read").await
 }
 
 /// `GET path`, which must be answered within [`CLIENT_TIMEOUT`] (failing the test, naming the path, if not).

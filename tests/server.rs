@@ -119,7 +119,7 @@ fn fine() -> &'static str {
 
 #[tokio::test]
 async fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
-    let state = blink::server::prepare(TestDb::sqlite().config()).await.expect("server prepares");
+    let state = blink::server::prepare(TestDb::sqlite().config()).await.expect("server prepares").state;
     let routes = Route::new().at("/explode", get(explode)).at("/fine", get(fine));
     let app = blink::http::middleware::wrap(routes, state).boxed();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -151,7 +151,7 @@ async fn client_ip_comes_from_forwarded_for_only_via_trusted_proxies() {
     for (trust, expected) in [("loopback", "203.0.113.7"), ("false", "127.0.0.1")] {
         let mut config = db.config();
         config.server.trust_proxy = trust.parse().unwrap();
-        let state = blink::server::prepare(config).await.expect("server prepares");
+        let state = blink::server::prepare(config).await.expect("server prepares").state;
         let app = blink::http::middleware::wrap(Route::new().at("/whoami", get(whoami)), state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

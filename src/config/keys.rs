@@ -257,17 +257,22 @@ pub const KEYS: &[KeyDoc] = &[
         "analytics.queue_capacity",
         &[],
         "50000",
-        "Click events waiting for analytics plugins; more are dropped (and counted), never awaited.",
+        "Click events waiting for their consumers; more are dropped (and counted), never awaited.",
     ),
-    key("analytics.batch_size", &[], "1024", "Click events handed to analytics plugins per call."),
-    key("analytics.workers", &[], "2", "Tasks delivering click batches to analytics plugins."),
+    key("analytics.batch_size", &[], "1024", "Click events handed to a consumer (an analytics plugin) per call."),
+    key("analytics.workers", &[], "2", "Tasks delivering click batches to their consumers."),
     key(
         "plugin_runtime.cache_dir",
         &[],
         "/var/cache/blink",
         "Where compiled plugins are cached by content hash; unset compiles them at every start.",
     ),
-    key("plugin_runtime.stats_interval", &[], "1 minute", "How often plugin call statistics are logged."),
+    key(
+        "plugin_runtime.stats_interval",
+        &[],
+        "1 minute",
+        "How often plugin call statistics (and click queue counters, when they changed) are logged.",
+    ),
 ];
 
 /// Looks up a key by its dotted path.

@@ -52,7 +52,7 @@ pub struct Config {
     pub oauth2: OAuth2Config,
     /// Log output.
     pub log: LogConfig,
-    /// The click-event queue feeding analytics plugins.
+    /// The click stream: its queue and the workers handing batches to its consumers (analytics plugins).
     pub analytics: AnalyticsConfig,
     /// The WebAssembly plugin runtime.
     pub plugin_runtime: PluginRuntimeConfig,

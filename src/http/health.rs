@@ -41,7 +41,7 @@ pub async fn readyz(Data(state): Data<&AppState>) -> Response {
 
 async fn check_database(state: &AppState) -> Value {
     let limit = state.config.server.readiness_timeout;
-    let ping = async { state.store.ping().await.map_err(|error| error.to_string()) };
+    let ping = async { state.database.ping().await.map_err(|error| error.to_string()) };
     match tokio::time::timeout(limit.get(), ping).await.unwrap_or_else(|_| Err(format!("no answer within {limit}"))) {
         Ok(()) => json!({ "status": "ok" }),
         Err(error) => {

@@ -1,6 +1,7 @@
 //! The redirect path: `GET /{slug}`. Kept lean on purpose: a cache hit is a hash lookup and a response with two
-//! ready-made headers; no JSON, no templates, no logging beyond the access-log line. Plugins, when configured,
-//! may pick the target per request and receive click events through a queue that never blocks.
+//! ready-made headers; no JSON, no templates, no logging beyond the access-log line. Redirect-rules plugins, when
+//! loaded, may pick the target per request; each redirect is recorded in the click stream, which never blocks,
+//! while something consumes clicks.
 
 use std::sync::Arc;
 
@@ -9,9 +10,10 @@ use poem::http::{HeaderValue, Method, StatusCode};
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
+use crate::analytics::{self, ClickEvent, ClickedLink};
 use crate::cache::CachedRedirect;
 use crate::http::pages;
-use crate::plugins::{self, ClickEvent, ClickedLink, RequestInfo, ServerPlugins};
+use crate::plugins::{self, RequestInfo, ServerPlugins};
 use crate::redis::within_request_budget;
 use crate::state::AppState;
 
@@ -28,19 +30,17 @@ pub async fn redirect(req: &Request, Data(state): Data<&AppState>) -> Response {
         None => Box::pin(state.redirects.get_or_load(slug, state.links.resolve(slug))).await,
     };
     match looked_up {
-        Ok(Some(found)) => match &state.plugins {
-            None => respond(found.status, found.location.clone(), found.cache_control.clone()),
-            Some(plugins) => {
-                let response = if plugins.has_redirect_rules() {
-                    // The rules' key-value calls share one Redis budget (a no-op scope when the guard set one).
-                    Box::pin(within_request_budget(with_redirect_rules(req, state, plugins, slug, &found))).await
-                } else {
-                    respond(found.status, found.location.clone(), found.cache_control.clone())
-                };
-                plugins.record_click(|| click(req, state, found));
-                response
-            }
-        },
+        Ok(Some(found)) => {
+            // Two relaxed atomic loads when no plugin is loaded and nothing consumes clicks.
+            let response = if state.plugins.has_redirect_rules() {
+                // The rules' key-value calls share one Redis budget (a no-op scope when the guard set one).
+                Box::pin(within_request_budget(with_redirect_rules(req, state, &state.plugins, slug, &found))).await
+            } else {
+                respond(found.status, found.location.clone(), found.cache_control.clone())
+            };
+            state.clicks.record(|| click(req, state, found));
+            response
+        }
         Ok(None) => pages::not_found(req, state.redirects.not_found_cache_control()),
         Err(error) => {
             tracing::error!(%error, slug, "cannot resolve slug");
@@ -57,11 +57,11 @@ fn header(req: &Request, name: impl AsHeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|value| value.to_str().ok())
 }
 
-/// The click event of this request, for the analytics plugins. It keeps the cache entry rather than copies of
-/// its id and slug: the entry's reference count is hot in cache from the lookup, the strings are not.
+/// The click event of this request, for the click stream's subscribers. It keeps the cache entry rather than
+/// copies of its id and slug: the entry's reference count is hot in cache from the lookup, the strings are not.
 fn click(req: &Request, state: &AppState, found: Arc<CachedRedirect>) -> ClickEvent {
     ClickEvent {
-        time_ms: plugins::now_ms(),
+        time_ms: analytics::now_ms(),
         link: found,
         referrer_host: header(req, REFERER).and_then(referrer_host),
         user_agent: header(req, USER_AGENT).map(Box::from),

@@ -1,21 +1,20 @@
-//! Hook `analytics`: batch workers take click batches from the [`ClickQueue`] and deliver them to every
-//! analytics plugin. A worker keeps one instance per plugin, recycled every `recycle_after` batches and after
-//! any failure, so state never outlives that.
+//! Hook `analytics`: the analytics plugins of a plugin set as a subscriber of the click stream
+//! ([`crate::analytics`]): each batch is lowered into every analytics plugin's `on-clicks`. Instances are kept
+//! between batches, one per plugin for each batch delivered at a time (in effect a set per stream worker),
+//! recycled every [`RECYCLE_AFTER`] batches and after any failure, so state never outlives that.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use futures_util::future::BoxFuture;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{ComponentExportIndex, ComponentType, Func, InstancePre, Lower};
 use wasmtime::{Store, format_err};
 
 use super::bindings::HostState;
-use super::click_queue::{ClickEvent, ClickQueue, Queue, prefetch};
 use super::config::Hook;
 use super::host::{LoadedPlugin, PluginHost};
 use super::runtime::INTERFACE_VERSION;
+use crate::analytics::{ClickEvent, ClickSubscriber, prefetch};
 
 /// A [`ClickEvent`] as the guest receives it (`click-event` in the WIT), lowered straight from the event's
 /// fields without copying them into owned strings first.
@@ -78,88 +77,19 @@ impl OnClicksExport {
     }
 }
 
-/// Settings of the click queue and its workers.
-#[derive(Debug, Clone)]
-pub struct AnalyticsOptions {
-    /// Events the queue holds; beyond it new events are dropped and counted.
-    pub queue_capacity: usize,
-    /// Largest batch handed to a plugin.
-    pub batch_size: usize,
-    /// How long queued events may wait for a batch to fill before a worker
-    /// delivers them anyway.
-    pub linger: Duration,
-    /// Batch workers (each with its own plugin instances).
-    pub workers: usize,
-    /// A worker's instance of a plugin serves this many batches, then is
-    /// replaced by a fresh one.
-    pub recycle_after: u32,
-}
+/// Batches an instance of a plugin serves before a fresh one replaces it.
+const RECYCLE_AFTER: u32 = 100;
 
-impl Default for AnalyticsOptions {
-    fn default() -> Self {
-        Self {
-            queue_capacity: 50_000,
-            batch_size: 1024,
-            linger: Duration::from_millis(50),
-            workers: 2,
-            recycle_after: 100,
-        }
-    }
-}
-
-/// The workers behind a [`ClickQueue`].
-pub struct AnalyticsWorkers {
-    queue: Arc<Queue>,
-    shutdown: watch::Sender<bool>,
-    handles: Vec<JoinHandle<()>>,
-}
-
-impl AnalyticsWorkers {
-    /// Stops taking events, delivers the ones queued, and waits for the
-    /// workers to finish.
-    pub async fn shutdown(self) {
-        self.queue.close();
-        let _ = self.shutdown.send(true);
-        for handle in self.handles {
-            if let Err(e) = handle.await {
-                tracing::error!(error = %e, "analytics worker panicked");
-            }
-        }
-    }
-}
-
-impl PluginHost {
-    /// Starts the batch workers on the current tokio runtime and returns the
-    /// queue the redirect path feeds. With no analytics plugin the workers
-    /// just count and discard.
-    pub fn start_analytics(&self, options: AnalyticsOptions) -> (ClickQueue, AnalyticsWorkers) {
-        let queue = Arc::new(Queue::new(options.queue_capacity, options.batch_size));
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let plugins: Vec<Arc<LoadedPlugin>> = self.with_hook(Hook::Analytics).cloned().collect();
-        let handles = (0..options.workers.max(1))
-            .map(|_| {
-                let worker = Worker {
-                    host: self.clone(),
-                    queue: queue.clone(),
-                    options: options.clone(),
-                    instances: plugins.iter().map(|_| None).collect(),
-                    plugins: plugins.clone(),
-                };
-                tokio::spawn(worker.run(shutdown_rx.clone()))
-            })
-            .collect();
-        (ClickQueue { queue: queue.clone() }, AnalyticsWorkers { queue, shutdown, handles })
-    }
-}
-
-struct Worker {
+/// The analytics plugins of one [`PluginHost`], subscribed to the click stream.
+struct PluginClicks {
     host: PluginHost,
-    queue: Arc<Queue>,
-    options: AnalyticsOptions,
     plugins: Vec<Arc<LoadedPlugin>>,
-    /// One slot per analytics plugin, in order: this worker's instances.
-    instances: Vec<Option<LiveInstance>>,
+    /// Instance sets not in use: a delivery takes one (or starts an empty one) and puts it back.
+    idle: Mutex<Vec<Instances>>,
 }
+
+/// One slot per analytics plugin, in order.
+type Instances = Vec<Option<LiveInstance>>;
 
 struct LiveInstance {
     store: Store<HostState>,
@@ -167,54 +97,30 @@ struct LiveInstance {
     batches: u32,
 }
 
-impl Worker {
-    async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let queue = self.queue.clone();
-        'running: loop {
-            self.deliver_full().await;
-            if queue.has_partial() {
-                // Partial batches go after `linger`, unless a full batch comes first.
-                let lingering = tokio::time::sleep(self.options.linger);
-                tokio::pin!(lingering);
-                loop {
-                    tokio::select! {
-                        _ = queue.wake.notified() => if queue.has_full() { continue 'running },
-                        _ = &mut lingering => break,
-                        _ = shutdown.changed() => break 'running,
-                    }
-                }
-                self.deliver_partial().await;
-            } else {
-                // A wake-up can be stale (for events another worker took): the loop looks again.
-                tokio::select! {
-                    _ = queue.wake.notified() => {}
-                    _ = shutdown.changed() => break 'running,
-                }
-            }
+impl PluginHost {
+    /// Its analytics plugins as a subscriber of the click stream; `None` when no plugin implements `analytics`.
+    pub fn click_subscriber(&self) -> Option<Arc<dyn ClickSubscriber>> {
+        let plugins: Vec<Arc<LoadedPlugin>> = self.with_hook(Hook::Analytics).cloned().collect();
+        if plugins.is_empty() {
+            return None;
         }
-        // Shutting down: the queue takes no more events; deliver what it holds.
-        self.deliver_full().await;
-        self.deliver_partial().await;
+        Some(Arc::new(PluginClicks { host: self.clone(), plugins, idle: Mutex::default() }))
     }
+}
 
-    /// Delivers every full batch waiting, at once.
-    async fn deliver_full(&mut self) {
-        while let Some(batch) = self.queue.take_full() {
-            self.deliver(batch).await;
-        }
+impl ClickSubscriber for PluginClicks {
+    fn on_clicks<'a>(&'a self, batch: &'a [ClickEvent]) -> BoxFuture<'a, ()> {
+        Box::pin(self.deliver(batch))
     }
+}
 
-    /// Delivers what the shards hold, full batch or not.
-    async fn deliver_partial(&mut self) {
-        for batch in self.queue.take_partial() {
-            self.deliver(batch).await;
-        }
-    }
-
-    async fn deliver(&mut self, batch: Vec<ClickEvent>) {
+impl PluginClicks {
+    async fn deliver(&self, batch: &[ClickEvent]) {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut instances = idle.unwrap_or_else(|| self.plugins.iter().map(|_| None).collect());
         let records: Vec<ClickRecord<'_>> = batch.iter().map(ClickRecord::of).collect();
         let host = &self.host;
-        for (plugin, slot) in self.plugins.iter().zip(self.instances.iter_mut()) {
+        for (plugin, slot) in self.plugins.iter().zip(instances.iter_mut()) {
             let Some(export) = plugin.analytics else {
                 continue;
             };
@@ -240,12 +146,12 @@ impl Worker {
             };
             // A failed call drops its instance: the next batch gets a fresh one.
             if let Ok(live) = host.guarded(plugin, Hook::Analytics, call).await
-                && live.batches < self.options.recycle_after
+                && live.batches < RECYCLE_AFTER
             {
                 *slot = Some(live);
             }
         }
         drop(records);
-        self.queue.delivered(batch);
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(instances);
     }
 }

@@ -1,5 +1,5 @@
-//! Where plugins' key-value entries live in a running server: Redis when `REDIS_URL` is set (shared by every
-//! instance), else the database's `plugin_kv` table.
+//! Plugins' key-value entries in Redis, when `REDIS_URL` is set (shared by every instance). Without Redis they live
+//! in the database's `plugin_kv` table (`store/plugin_kv.rs` implements [`PluginKv`] for the store).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -9,40 +9,9 @@ use ::redis::Script;
 use super::error::KvError;
 use super::kv::{Counters, PluginKv};
 use crate::redis::Redis;
-use crate::store::{Store, UnixMillis};
-
-fn now_ms() -> UnixMillis {
-    i64::try_from(super::now_ms()).unwrap_or(i64::MAX)
-}
-
-fn expiry(ttl: Option<Duration>) -> Option<UnixMillis> {
-    ttl.map(|ttl| now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
-}
 
 fn kv_error(error: impl std::fmt::Display) -> KvError {
     KvError(error.to_string())
-}
-
-/// Plugin entries in the database.
-pub struct StoreKv(pub Store);
-
-#[async_trait::async_trait]
-impl PluginKv for StoreKv {
-    async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, KvError> {
-        self.0.plugin_kv_get(namespace, key, now_ms()).await.map_err(kv_error)
-    }
-
-    async fn set(&self, namespace: &str, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), KvError> {
-        self.0.plugin_kv_set(namespace, key, value, expiry(ttl)).await.map_err(kv_error)
-    }
-
-    async fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
-        self.0.plugin_kv_incr(namespace, key, delta, expiry(ttl), now_ms()).await.map_err(kv_error)
-    }
-
-    async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError> {
-        self.0.plugin_kv_delete(namespace, key).await.map_err(kv_error)
-    }
 }
 
 /// Adds `ARGV[i + 1]` to each counter `KEYS[i]`, setting expiry `ARGV[1]` ms (0: none) on counters that have

@@ -1,21 +1,22 @@
 //! WebAssembly plugins: the wasmtime host, and its place in the server.
 //!
-//! Everything but `server_plugins` and `kv_backends` is self-contained (no `crate::` items). The server:
-//! 1. builds one [`PluginRuntime`] at start (the shared engine),
-//! 2. builds a [`PluginHost`] from the `[[plugins]]` configs and a
+//! Everything but `server_plugins`, `kv_backends` and `analytics` is self-contained (no `crate::` items but the
+//! clock, [`crate::analytics::now_ms`]); `analytics` lowers the click events of [`crate::analytics`] into the
+//! guests. The server:
+//! 1. builds a [`ServerPlugins`] at start, empty when no plugin is configured; with plugins it builds one
+//!    [`PluginRuntime`] (the shared engine) and a [`PluginHost`] from the `[[plugins]]` configs and a
 //!    [`PluginKv`] backend (refusing to start on error, which names the plugin),
-//! 3. calls the hook methods ([`PluginHost::generate_slug`],
+//! 2. calls the hook methods ([`PluginHost::generate_slug`],
 //!    [`PluginHost::validate_slug`], [`PluginHost::check_link`],
-//!    [`PluginHost::resolve_redirect`]) and feeds clicks to the
-//!    [`ClickQueue`] from [`PluginHost::start_analytics`],
-//! 4. reads [`PluginHost::stats`] and [`ClickQueue::stats`] for metrics.
+//!    [`PluginHost::resolve_redirect`]) through it, and subscribes the analytics plugins to the click stream
+//!    ([`PluginHost::click_subscriber`]),
+//! 3. reloads it on SIGHUP, and reads [`PluginHost::stats`] for metrics.
 //!
 //! `blink plugin check <file>` is [`check_component`].
 //! The interface is `plugins/wit/plugin.wit`; see `plugins/README.md`.
 
 mod analytics;
 mod bindings;
-mod click_queue;
 mod error;
 mod host;
 mod kv;
@@ -32,10 +33,11 @@ mod tests;
 // The `[[plugins]]` settings are configuration, which depends on nothing; the hooks call them `config`.
 use crate::config::plugins as config;
 
-pub use analytics::{AnalyticsOptions, AnalyticsWorkers};
+// The clock of click events, of guests' `clock.now-ms` and of key-value expiry.
+use crate::analytics::now_ms;
+
 pub use bindings::redirect_rules::{Link, RequestInfo};
 pub use bindings::slug_rules::SlugRequest;
-pub use click_queue::{ClickEvent, ClickQueue, ClickedLink, LinkIds, QueueStats};
 pub use config::{
     DEFAULT_ANALYTICS_TIMEOUT, DEFAULT_MEMORY, DEFAULT_REQUEST_TIMEOUT, Hook, OnError, PluginConfig, parse_bytes,
     parse_duration,
@@ -43,11 +45,11 @@ pub use config::{
 pub use error::{CallFailure, KvError, PluginError};
 pub use host::{PluginHost, PluginInfo};
 pub use kv::{Counters, MAX_INCR_MANY, MAX_KEY_LEN, MAX_VALUE_LEN, MemoryKv, PluginKv};
-pub use kv_backends::{RedisKv, StoreKv};
+pub use kv_backends::RedisKv;
 pub use link_policy::LinkDecision;
 pub use runtime::{
     ComponentReport, INTERFACE_VERSION, MAX_COMPONENT_BYTES, PluginRuntime, RuntimeOptions, check_component,
 };
-pub use server_plugins::{ServerPlugins, now_ms};
+pub use server_plugins::ServerPlugins;
 pub use slug_rules::SlugVerdict;
 pub use stats::{BreakerOptions, PluginStats};

@@ -1,88 +1,104 @@
 //! Plugins inside the running server: loading them from the configuration, answering the link hooks and the
-//! redirect hook, feeding the click queue, reporting their statistics, and reloading on SIGHUP without
-//! dropping requests (in-flight calls finish on the old set).
+//! redirect hook, subscribing the analytics plugins to the click stream, reporting their statistics, and
+//! reloading on SIGHUP without dropping requests (in-flight calls finish on the old set).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use futures_util::future::BoxFuture;
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 use super::{
-    AnalyticsOptions, AnalyticsWorkers, ClickEvent, ClickQueue, Hook, LinkDecision, PluginConfig, PluginError,
-    PluginHost, PluginKv, PluginRuntime, RequestInfo, RuntimeOptions, SlugRequest, SlugVerdict,
+    Hook, LinkDecision, PluginConfig, PluginError, PluginHost, PluginKv, PluginRuntime, RequestInfo, RuntimeOptions,
+    SlugRequest, SlugVerdict,
 };
-use crate::config::{AnalyticsConfig, PluginRuntimeConfig};
+use crate::analytics::{ClickStream, Subscription};
+use crate::config::PluginRuntimeConfig;
 use crate::links::{self, HookError, LinkHooks, UrlVerdict};
 
-/// One loaded generation of plugins.
-struct Generation {
-    host: PluginHost,
-    clicks: Option<ClickQueue>,
-    workers: Mutex<Option<AnalyticsWorkers>>,
-}
-
-/// The plugins of the running server; swapped whole on reload.
+/// The plugins of the running server: the set loaded from the configuration (possibly none), swapped whole on
+/// reload.
 pub struct ServerPlugins {
-    runtime: PluginRuntime,
+    runtime_options: RuntimeOptions,
+    /// Where plugins keep their entries (opening it connects nothing).
     kv: Arc<dyn PluginKv>,
-    analytics: AnalyticsOptions,
-    current: ArcSwap<Generation>,
+    /// The engine, made when plugins are first loaded: a server without plugins never builds it (its pooling
+    /// allocator reserves address space, its epoch ticker is a thread).
+    engine: OnceCell<PluginRuntime>,
+    /// The plugin set in force; `None` while no plugin is configured.
+    current: ArcSwapOption<PluginHost>,
+    /// Whether the set in force has a redirect-rules plugin: the redirect path's one check.
+    redirect_rules: AtomicBool,
+    /// The analytics plugins' place in the click stream.
+    clicks: Subscription,
 }
 
 impl ServerPlugins {
-    /// Compiles and links `configs`; an error names the broken plugin. Must run inside the tokio runtime
-    /// (analytics workers are spawned on it).
-    pub fn start(
+    /// Loads `configs` (none makes an empty set, which a reload may fill) and subscribes their analytics
+    /// plugins to `clicks`. An error names the broken plugin.
+    pub async fn start(
         configs: &[PluginConfig],
         runtime: &PluginRuntimeConfig,
-        analytics: &AnalyticsConfig,
         kv: Arc<dyn PluginKv>,
+        clicks: &ClickStream,
     ) -> Result<Self, PluginError> {
-        let options = RuntimeOptions { cache_dir: runtime.cache_dir.clone(), ..RuntimeOptions::default() };
-        let runtime = PluginRuntime::new(options)?;
-        let analytics = AnalyticsOptions {
-            queue_capacity: analytics.queue_capacity,
-            batch_size: analytics.batch_size,
-            workers: analytics.workers,
-            ..AnalyticsOptions::default()
+        let plugins = Self {
+            runtime_options: RuntimeOptions { cache_dir: runtime.cache_dir.clone(), ..RuntimeOptions::default() },
+            kv,
+            engine: OnceCell::new(),
+            current: ArcSwapOption::empty(),
+            redirect_rules: AtomicBool::new(false),
+            clicks: clicks.subscription(),
         };
-        let generation = Self::load(&runtime, configs, &kv, &analytics)?;
-        Ok(Self { runtime, kv, analytics, current: ArcSwap::from_pointee(generation) })
+        let host = plugins.load(configs).await?;
+        plugins.install(host);
+        Ok(plugins)
     }
 
-    fn load(
-        runtime: &PluginRuntime,
-        configs: &[PluginConfig],
-        kv: &Arc<dyn PluginKv>,
-        analytics: &AnalyticsOptions,
-    ) -> Result<Generation, PluginError> {
-        let host = PluginHost::new(runtime, configs, kv.clone())?;
-        let (clicks, workers) = if host.has_hook(Hook::Analytics) {
-            let (queue, workers) = host.start_analytics(analytics.clone());
-            (Some(queue), Some(workers))
-        } else {
-            (None, None)
-        };
-        Ok(Generation { host, clicks, workers: Mutex::new(workers) })
-    }
-
-    /// Loads `configs` as the new generation; on error the old one stays in force.
-    pub async fn reload(&self, configs: &[PluginConfig]) -> Result<(), PluginError> {
-        let generation = Self::load(&self.runtime, configs, &self.kv, &self.analytics)?;
-        let old = self.current.swap(Arc::new(generation));
-        self.log_stats_of(&old).await;
-        if let Some(workers) = old.workers.lock().await.take() {
-            workers.shutdown().await;
+    /// Compiles and links `configs` into a plugin set; `None` for no plugins.
+    async fn load(&self, configs: &[PluginConfig]) -> Result<Option<PluginHost>, PluginError> {
+        if configs.is_empty() {
+            return Ok(None);
         }
-        tracing::info!("plugins reloaded");
+        let runtime =
+            self.engine.get_or_try_init(|| async { PluginRuntime::new(self.runtime_options.clone()) }).await?;
+        PluginHost::new(runtime, configs, self.kv.clone()).map(Some)
+    }
+
+    /// Puts `host` in force and returns the set it replaces.
+    fn install(&self, host: Option<PluginHost>) -> Option<Arc<PluginHost>> {
+        let redirect_rules = host.as_ref().is_some_and(|host| host.has_hook(Hook::RedirectRules));
+        let subscriber = host.as_ref().and_then(PluginHost::click_subscriber);
+        let old = self.current.swap(host.map(Arc::new));
+        self.redirect_rules.store(redirect_rules, Relaxed);
+        // Clicks still queued go to the set subscribed when a stream worker takes their batch: from here on the
+        // new set's analytics plugins (none, if it has none); a batch already being delivered to the old set
+        // finishes there. So a reload loses no click; those recorded just before it count for the new set.
+        self.clicks.set(subscriber);
+        old
+    }
+
+    /// Loads `configs` as the new set (none removes every plugin); on error the old one stays in force.
+    pub async fn reload(&self, configs: &[PluginConfig]) -> Result<(), PluginError> {
+        let host = self.load(configs).await?;
+        if let Some(old) = self.install(host) {
+            log_stats_of(&old);
+        }
+        tracing::info!(plugins = configs.len(), "plugins reloaded");
         Ok(())
     }
 
+    /// The set in force, if one of its plugins implements `hook`.
+    fn with_hook(&self, hook: Hook) -> Option<Arc<PluginHost>> {
+        self.current.load_full().filter(|host| host.has_hook(hook))
+    }
+
     /// Whether some plugin chooses redirect targets per request (then redirects must not be shared-cached).
+    #[inline]
     pub fn has_redirect_rules(&self) -> bool {
-        self.current.load().host.has_hook(Hook::RedirectRules)
+        self.redirect_rules.load(Relaxed)
     }
 
     /// The target a redirect-rules plugin picks for this request, if any; `Err` when a fail-closed plugin failed.
@@ -91,11 +107,10 @@ impl ServerPlugins {
         request: &RequestInfo,
         link: &super::Link,
     ) -> Result<Option<String>, PluginError> {
-        let generation = self.current.load_full();
-        if !generation.host.has_hook(Hook::RedirectRules) {
+        let Some(host) = self.with_hook(Hook::RedirectRules) else {
             return Ok(None);
-        }
-        let chosen = generation.host.resolve_redirect(request, link).await?;
+        };
+        let chosen = host.resolve_redirect(request, link).await?;
         // A plugin's target is input like any other: only absolute http(s) URLs are followed.
         Ok(chosen.filter(|target| {
             let valid = url::Url::parse(target).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
@@ -106,54 +121,16 @@ impl ServerPlugins {
         }))
     }
 
-    /// Queues the click `event` makes when analytics plugins collect clicks (else it is not even built); never
-    /// waits: a full queue drops and counts it.
-    pub fn record_click(&self, event: impl FnOnce() -> ClickEvent) {
-        if let Some(clicks) = &self.current.load().clicks {
-            clicks.record(event());
+    /// Writes every plugin's counters to the log.
+    pub fn log_stats(&self) {
+        if let Some(host) = self.current.load_full() {
+            log_stats_of(&host);
         }
     }
 
-    /// Writes every plugin's counters (and the click queue's) to the log.
-    pub async fn log_stats(&self) {
-        self.log_stats_of(&self.current.load_full()).await;
-    }
-
-    async fn log_stats_of(&self, generation: &Generation) {
-        for stats in generation.host.stats() {
-            let mean_us = (stats.total_latency_ns / stats.calls.max(1)) as f64 / 1000.0;
-            tracing::info!(
-                plugin = %stats.name,
-                calls = stats.calls,
-                errors = stats.errors,
-                traps = stats.traps,
-                timeouts = stats.timeouts,
-                short_circuited = stats.short_circuited,
-                mean_latency_us = mean_us,
-                disabled = stats.disabled,
-                breaker_trips = stats.breaker_trips,
-                "plugin stats"
-            );
-        }
-        if let Some(clicks) = &generation.clicks {
-            let queue = clicks.stats();
-            tracing::info!(
-                enqueued = queue.enqueued,
-                dropped = queue.dropped,
-                batches = queue.batches,
-                delivered = queue.delivered,
-                "click queue stats"
-            );
-        }
-    }
-
-    /// Delivers queued clicks and stops the analytics workers.
-    pub async fn shutdown(&self) {
-        let generation = self.current.load_full();
-        if let Some(workers) = generation.workers.lock().await.take() {
-            workers.shutdown().await;
-        }
-        self.log_stats_of(&generation).await;
+    /// Logs the final statistics. Shut the click stream down first, so the plugins receive their last clicks.
+    pub fn shutdown(&self) {
+        self.log_stats();
     }
 
     /// Logs statistics every `period` until the process ends.
@@ -165,9 +142,27 @@ impl ServerPlugins {
             loop {
                 ticker.tick().await;
                 let Some(plugins) = plugins.upgrade() else { break };
-                plugins.log_stats().await;
+                plugins.log_stats();
             }
         });
+    }
+}
+
+fn log_stats_of(host: &PluginHost) {
+    for stats in host.stats() {
+        let mean_us = (stats.total_latency_ns / stats.calls.max(1)) as f64 / 1000.0;
+        tracing::info!(
+            plugin = %stats.name,
+            calls = stats.calls,
+            errors = stats.errors,
+            traps = stats.traps,
+            timeouts = stats.timeouts,
+            short_circuited = stats.short_circuited,
+            mean_latency_us = mean_us,
+            disabled = stats.disabled,
+            breaker_trips = stats.breaker_trips,
+            "plugin stats"
+        );
     }
 }
 
@@ -183,22 +178,20 @@ impl LinkHooks for ServerPlugins {
         attempt: u32,
     ) -> BoxFuture<'a, Result<Option<String>, HookError>> {
         Box::pin(async move {
-            let generation = self.current.load_full();
-            if !generation.host.has_hook(Hook::SlugRules) {
+            let Some(host) = self.with_hook(Hook::SlugRules) else {
                 return Ok(None);
-            }
+            };
             let request = SlugRequest { url: url.to_owned(), creator: Some(creator.to_owned()), attempt };
-            generation.host.generate_slug(&request).await.map_err(hook_error)
+            host.generate_slug(&request).await.map_err(hook_error)
         })
     }
 
     fn validate_slug<'a>(&'a self, slug: &'a str) -> BoxFuture<'a, Result<links::SlugVerdict, HookError>> {
         Box::pin(async move {
-            let generation = self.current.load_full();
-            if !generation.host.has_hook(Hook::SlugRules) {
+            let Some(host) = self.with_hook(Hook::SlugRules) else {
                 return Ok(links::SlugVerdict::Accept);
-            }
-            Ok(match generation.host.validate_slug(slug).await.map_err(hook_error)? {
+            };
+            Ok(match host.validate_slug(slug).await.map_err(hook_error)? {
                 SlugVerdict::Accept => links::SlugVerdict::Accept,
                 SlugVerdict::Refuse { plugin, message } => {
                     tracing::info!(plugin, slug, "plugin refused a slug");
@@ -210,11 +203,10 @@ impl LinkHooks for ServerPlugins {
 
     fn check_link<'a>(&'a self, url: &'a str, creator: &'a str) -> BoxFuture<'a, Result<UrlVerdict, HookError>> {
         Box::pin(async move {
-            let generation = self.current.load_full();
-            if !generation.host.has_hook(Hook::LinkPolicy) {
+            let Some(host) = self.with_hook(Hook::LinkPolicy) else {
                 return Ok(UrlVerdict::Allow);
-            }
-            Ok(match generation.host.check_link(url, Some(creator)).await.map_err(hook_error)? {
+            };
+            Ok(match host.check_link(url, Some(creator)).await.map_err(hook_error)? {
                 LinkDecision::Allow => UrlVerdict::Allow,
                 LinkDecision::Rewrite(url) => UrlVerdict::Rewrite(url),
                 LinkDecision::Deny { plugin, reason } => {
@@ -224,9 +216,4 @@ impl LinkHooks for ServerPlugins {
             })
         })
     }
-}
-
-/// Milliseconds since the Unix epoch, for click events.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -1,11 +1,12 @@
 //! Host tests: tiny hostile components in WAT, the sandbox, the example
-//! plugins (built by `plugins/build.sh`), the click queue and the config.
+//! plugins (built by `plugins/build.sh`), analytics plugins as click subscribers, and the config.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::analytics::{ClickEvent, ClickStream, LinkIds, StreamOptions, Subscription};
 
 /// A slug-rules component whose `validate` runs `body` (a core wasm
 /// function body taking `$ptr $len` of the slug and returning a pointer to
@@ -433,19 +434,27 @@ fn click(link: &str, referrer: Option<&str>) -> ClickEvent {
     }
 }
 
+/// A click stream whose one subscriber is `host`'s analytics plugins (for as long as the subscription lives).
+fn clicks_to(host: &PluginHost, options: StreamOptions) -> (ClickStream, Subscription) {
+    let clicks = ClickStream::start(options);
+    let subscription = clicks.subscription();
+    subscription.set(host.click_subscriber());
+    (clicks, subscription)
+}
+
 #[tokio::test]
 async fn click_tally_counts_clicks_per_link_and_referrer_host() {
     let kv = Arc::new(MemoryKv::default());
     let host =
         PluginHost::new(&runtime(), &[guest_plugin("tally", "click_tally.wasm", &[])], kv.clone()).expect("host");
-    let (queue, workers) = host.start_analytics(AnalyticsOptions::default());
+    let (clicks, _subscribed) = clicks_to(&host, StreamOptions::default());
 
     for _ in 0..3 {
-        assert!(queue.record(click("1", Some("news.example"))));
+        assert!(clicks.record(|| click("1", Some("news.example"))));
     }
-    assert!(queue.record(click("1", None)));
-    assert!(queue.record(click("2", None)));
-    workers.shutdown().await;
+    assert!(clicks.record(|| click("1", None)));
+    assert!(clicks.record(|| click("2", None)));
+    clicks.shutdown().await;
 
     let get = |key: &'static str| {
         let kv = kv.clone();
@@ -455,51 +464,16 @@ async fn click_tally_counts_clicks_per_link_and_referrer_host() {
     assert_eq!(get("clicks:2").await.as_deref(), Some("1"));
     assert_eq!(get("referrer:1:news.example").await.as_deref(), Some("3"));
     assert_eq!(get("referrer:1:direct").await.as_deref(), Some("1"));
-    assert_eq!(queue.stats().delivered, 5);
+    assert_eq!(clicks.stats().delivered, 5);
     assert_eq!(host.stats()[0].errors + host.stats()[0].traps, 0);
 }
 
-// --- the click queue ----------------------------------------------------------
+#[test]
+fn a_host_without_analytics_plugins_subscribes_nothing() {
+    let scratch = Scratch::new();
+    let host = host(&[wat_plugin(&scratch, "guard", ACCEPT, OnError::Skip)]);
 
-#[tokio::test]
-async fn click_queue_drops_and_counts_events_when_full_without_waiting() {
-    let host = host(&[]);
-    let (queue, workers) =
-        host.start_analytics(AnalyticsOptions { queue_capacity: 4, batch_size: 2, ..AnalyticsOptions::default() });
-
-    // A current-thread runtime: the worker cannot drain until we await. The queue holds two full batches, and
-    // this thread fills a third one.
-    let accepted = (0..10).filter(|_| queue.record(click("1", None))).count();
-    workers.shutdown().await;
-
-    assert_eq!(accepted, 6);
-    let stats = queue.stats();
-    assert_eq!((stats.enqueued, stats.dropped, stats.delivered), (6, 4, 6));
-}
-
-#[tokio::test(start_paused = true)]
-async fn click_queue_delivers_a_full_batch_at_once_and_a_partial_one_after_the_linger() {
-    let kv = Arc::new(MemoryKv::default());
-    let host =
-        PluginHost::new(&runtime(), &[guest_plugin("tally", "click_tally.wasm", &[])], kv.clone()).expect("host");
-    let linger = Duration::from_secs(60);
-    let (queue, workers) =
-        host.start_analytics(AnalyticsOptions { batch_size: 4, linger, ..AnalyticsOptions::default() });
-
-    for _ in 0..4 {
-        queue.record(click("1", None));
-    }
-    // The clock is paused: only the worker's own progress can deliver within this (virtual) second.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!((queue.stats().batches, queue.stats().delivered), (1, 4), "a full batch does not linger");
-
-    queue.record(click("2", None));
-    tokio::time::sleep(linger / 2).await;
-    assert_eq!(queue.stats().delivered, 4, "a partial batch waits for more clicks");
-    tokio::time::sleep(linger).await;
-    assert_eq!((queue.stats().batches, queue.stats().delivered), (2, 5), "…but not beyond the linger");
-    assert_eq!(kv.get("tally", "clicks:2").await.expect("kv").as_deref(), Some("1"));
-    workers.shutdown().await;
+    assert!(host.click_subscriber().is_none());
 }
 
 // --- configuration ---------------------------------------------------------------
@@ -575,18 +549,23 @@ async fn an_analytics_trap_loses_only_its_batch_and_the_next_batch_is_delivered(
     let scratch = Scratch::new();
     let path = scratch.file("analytics.wat", ANALYTICS_TRAP_ON_13);
     let host = host(&[PluginConfig::new("picky", path)]);
-    let (queue, workers) =
-        host.start_analytics(AnalyticsOptions { linger: Duration::from_millis(20), ..AnalyticsOptions::default() });
+    let (clicks, _subscribed) =
+        clicks_to(&host, StreamOptions { linger: Duration::from_millis(20), ..StreamOptions::default() });
 
     for _ in 0..13 {
-        queue.record(click("1", None));
+        clicks.record(|| click("1", None));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    queue.record(click("1", None));
-    queue.record(click("2", None));
-    workers.shutdown().await;
+    // The 13 go as one batch after the linger; the next clicks must not join it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while clicks.stats().batches == 0 {
+        assert!(Instant::now() < deadline, "the partial batch was not delivered after its linger");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    clicks.record(|| click("1", None));
+    clicks.record(|| click("2", None));
+    clicks.shutdown().await;
 
     let stats = &host.stats()[0];
     assert_eq!((stats.calls, stats.traps, stats.errors), (2, 1, 0));
-    assert_eq!((queue.stats().batches, queue.stats().delivered), (2, 15));
+    assert_eq!((clicks.stats().batches, clicks.stats().delivered), (2, 15));
 }

@@ -57,7 +57,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::config::{DatabaseConfig, redact_url};
-use crate::storage::StorageError;
+use crate::storage::{Probe, StorageError};
 
 pub use migrate::{Adoption, MIGRATION_LOCK_KEY, MigrationState, MigrationStatus};
 pub use plugin_kv::UnixMillis;
@@ -222,14 +222,16 @@ impl Store {
         }
     }
 
-    /// Checks that the database answers a trivial query.
-    pub async fn ping(&self) -> Result<(), StorageError> {
-        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
-        Ok(())
-    }
-
     /// Closes every connection, waiting for checked-out ones to come back.
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
+    }
+}
+
+#[async_trait::async_trait]
+impl Probe for Store {
+    async fn ping(&self) -> Result<(), StorageError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
+        Ok(())
     }
 }

@@ -1,6 +1,11 @@
-//! The `plugin_kv` table: plugins' key-value entries when Redis is not configured.
+//! The `plugin_kv` table: plugins' key-value entries when Redis is not configured, behind the plugins'
+//! [`PluginKv`] port.
+
+use std::time::Duration;
 
 use super::{Pool, Store};
+use crate::analytics::now_ms;
+use crate::plugins::{KvError, PluginKv};
 use crate::storage::StorageError;
 
 /// Milliseconds since the Unix epoch, the unit of `plugin_kv.expires_at`.
@@ -8,12 +13,7 @@ pub type UnixMillis = i64;
 
 impl Store {
     /// The live value of `key` in `namespace`.
-    pub async fn plugin_kv_get(
-        &self,
-        namespace: &str,
-        key: &str,
-        now: UnixMillis,
-    ) -> Result<Option<String>, StorageError> {
+    async fn plugin_kv_get(&self, namespace: &str, key: &str, now: UnixMillis) -> Result<Option<String>, StorageError> {
         let sql = "SELECT value FROM plugin_kv
                    WHERE namespace = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)";
         Ok(
@@ -22,7 +22,7 @@ impl Store {
     }
 
     /// Stores `value`, replacing any previous one and its expiry.
-    pub async fn plugin_kv_set(
+    async fn plugin_kv_set(
         &self,
         namespace: &str,
         key: &str,
@@ -37,7 +37,7 @@ impl Store {
 
     /// Adds `delta` to the integer at `key` in one statement (an expired or missing entry counts as 0 and
     /// takes `expires_at`); returns the new value.
-    pub async fn plugin_kv_incr(
+    async fn plugin_kv_incr(
         &self,
         namespace: &str,
         key: &str,
@@ -68,7 +68,7 @@ impl Store {
     }
 
     /// Removes `key` from `namespace`.
-    pub async fn plugin_kv_delete(&self, namespace: &str, key: &str) -> Result<(), StorageError> {
+    async fn plugin_kv_delete(&self, namespace: &str, key: &str) -> Result<(), StorageError> {
         in_transaction!(self, tx => sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND key = $2")
             .bind(namespace)
             .bind(key)
@@ -86,5 +86,37 @@ impl Store {
             .await?
             .rows_affected());
         Ok(done)
+    }
+}
+
+/// Now, in the unit of `plugin_kv.expires_at`.
+fn now() -> UnixMillis {
+    i64::try_from(now_ms()).unwrap_or(i64::MAX)
+}
+
+fn expiry(ttl: Option<Duration>) -> Option<UnixMillis> {
+    ttl.map(|ttl| now().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
+}
+
+fn kv_error(error: StorageError) -> KvError {
+    KvError(error.to_string())
+}
+
+#[async_trait::async_trait]
+impl PluginKv for Store {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, KvError> {
+        self.plugin_kv_get(namespace, key, now()).await.map_err(kv_error)
+    }
+
+    async fn set(&self, namespace: &str, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), KvError> {
+        self.plugin_kv_set(namespace, key, value, expiry(ttl)).await.map_err(kv_error)
+    }
+
+    async fn incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
+        self.plugin_kv_incr(namespace, key, delta, expiry(ttl), now()).await.map_err(kv_error)
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError> {
+        self.plugin_kv_delete(namespace, key).await.map_err(kv_error)
     }
 }

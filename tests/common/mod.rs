@@ -120,8 +120,10 @@ pub struct TestApp {
     pub base: String,
     /// An HTTP client that does not follow redirects.
     pub client: reqwest::Client,
-    /// The server's state, to arrange data directly.
+    /// The server's state, to call the services directly.
     pub state: AppState,
+    /// The server's database, to arrange data directly.
+    pub store: blink::store::Store,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -129,15 +131,24 @@ pub struct TestApp {
 impl TestApp {
     /// Starts Blink with `config` on a free port.
     pub async fn spawn(config: Config) -> Self {
-        let state = server::prepare(config).await.expect("server prepares");
+        let app = server::prepare(config).await.expect("server prepares");
+        let (state, store) = (app.state.clone(), app.store.clone());
         let listener = Listener::bind(0).await.expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, state.clone(), async move {
+        let task = tokio::spawn(server::serve(listener, app, async move {
             let _ = stopped.await;
         }));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        Self { addr, base: format!("http://{addr}"), client: client(), state, stop: Some(stop), task: Some(task) }
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            client: client(),
+            state,
+            store,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// `GET path`.

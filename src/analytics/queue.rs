@@ -1,4 +1,4 @@
-//! The click queue between the redirect path and the analytics workers: bounded, and a click never waits.
+//! The click queue between the redirect path and the stream's workers: bounded, and a click never waits.
 //!
 //! Clicks are gathered into batches where they are recorded: each thread fills the batch of its own shard (an
 //! uncontended lock and a push into a slot fetched into cache beforehand), and full batches are handed to the workers
@@ -7,49 +7,12 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crossbeam_queue::ArrayQueue;
 use tokio::sync::Notify;
 
-/// The link a click went to, as the redirect path has it at hand (the redirect cache's entry): the event
-/// shares it rather than copying its id and slug per click.
-pub trait ClickedLink: Send + Sync + 'static {
-    /// The link's id (its automatic slug).
-    fn id(&self) -> &str;
-    /// The slug the visitor used.
-    fn slug(&self) -> &str;
-}
-
-/// A [`ClickedLink`] of its own, for callers without a cache entry at hand.
-#[derive(Debug, Clone)]
-pub struct LinkIds {
-    pub id: String,
-    pub slug: String,
-}
-
-impl ClickedLink for LinkIds {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn slug(&self) -> &str {
-        &self.slug
-    }
-}
-
-/// One click, as the redirect path records it; the `analytics` hook receives it as a `click-event`.
-#[derive(Clone)]
-pub struct ClickEvent {
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: u64,
-    pub link: Arc<dyn ClickedLink>,
-    /// The host part of the `Referer` header.
-    pub referrer_host: Option<Box<str>>,
-    pub user_agent: Option<Box<str>>,
-    /// The value of the configured country header.
-    pub country: Option<Box<str>>,
-}
+use super::event::ClickEvent;
 
 /// Counters of the click queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -58,7 +21,7 @@ pub struct QueueStats {
     /// Events dropped because the queue was full (or shut down).
     pub dropped: u64,
     pub batches: u64,
-    /// Events handed to the plugins (each batch counted once).
+    /// Events taken by the workers and handed to the subscribers of the moment.
     pub delivered: u64,
 }
 
@@ -71,13 +34,13 @@ struct Filling {
 }
 
 /// What the redirect path and the workers share.
-pub(crate) struct Queue {
+pub(super) struct Queue {
     shards: Box<[Mutex<Filling>]>,
     full: ArrayQueue<Vec<ClickEvent>>,
     spare: ArrayQueue<Vec<ClickEvent>>,
     /// Wakes a worker when a shard's batch gets its first event (which starts the linger) and when a full batch
     /// is handed over: twice a batch, not per click.
-    pub(crate) wake: Notify,
+    pub(super) wake: Notify,
     batch_size: usize,
     closed: AtomicBool,
     batches: AtomicU64,
@@ -86,7 +49,7 @@ pub(crate) struct Queue {
 
 impl Queue {
     /// A queue of about `capacity` events (whole batches of `batch_size`, plus one being filled per shard).
-    pub(crate) fn new(capacity: usize, batch_size: usize) -> Self {
+    pub(super) fn new(capacity: usize, batch_size: usize) -> Self {
         let batch_size = batch_size.max(1);
         let shards = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 16);
         let batches = capacity.div_ceil(batch_size).max(1);
@@ -121,7 +84,8 @@ impl Queue {
         &self.shards[index % self.shards.len()]
     }
 
-    fn record(&self, event: ClickEvent) -> bool {
+    /// Queues one click. Never waits: false (and the drop counted) when the queue is full or closed.
+    pub(super) fn record(&self, event: ClickEvent) -> bool {
         let mut filling = Self::lock(self.shard());
         if self.closed.load(Relaxed) || (filling.events.len() >= self.batch_size && !self.hand_over(&mut filling)) {
             filling.dropped += 1;
@@ -156,22 +120,22 @@ impl Queue {
     }
 
     /// A full batch, if one is waiting.
-    pub(crate) fn take_full(&self) -> Option<Vec<ClickEvent>> {
+    pub(super) fn take_full(&self) -> Option<Vec<ClickEvent>> {
         self.full.pop()
     }
 
     /// Whether full batches are waiting.
-    pub(crate) fn has_full(&self) -> bool {
+    pub(super) fn has_full(&self) -> bool {
         !self.full.is_empty()
     }
 
     /// Whether some shard holds events not yet handed over.
-    pub(crate) fn has_partial(&self) -> bool {
+    pub(super) fn has_partial(&self) -> bool {
         self.shards.iter().any(|shard| !Self::lock(shard).events.is_empty())
     }
 
     /// Takes every shard's events, full batch or not (the linger has passed, or the queue is shutting down).
-    pub(crate) fn take_partial(&self) -> Vec<Vec<ClickEvent>> {
+    pub(super) fn take_partial(&self) -> Vec<Vec<ClickEvent>> {
         let mut taken = Vec::new();
         for shard in &self.shards {
             let mut filling = Self::lock(shard);
@@ -183,7 +147,7 @@ impl Queue {
     }
 
     /// Counts a batch as delivered and keeps its buffer for reuse.
-    pub(crate) fn delivered(&self, mut batch: Vec<ClickEvent>) {
+    pub(super) fn delivered(&self, mut batch: Vec<ClickEvent>) {
         self.batches.fetch_add(1, Relaxed);
         self.delivered.fetch_add(u64::try_from(batch.len()).unwrap_or(u64::MAX), Relaxed);
         batch.clear();
@@ -202,11 +166,12 @@ impl Queue {
     }
 
     /// Takes no more events from now on.
-    pub(crate) fn close(&self) {
+    pub(super) fn close(&self) {
         self.closed.store(true, Relaxed);
     }
 
-    fn stats(&self) -> QueueStats {
+    /// Counters of the queue since it started.
+    pub(super) fn stats(&self) -> QueueStats {
         let (mut enqueued, mut dropped) = (0, 0);
         for shard in &self.shards {
             let filling = Self::lock(shard);
@@ -239,22 +204,4 @@ pub(crate) fn prefetch<T>(address: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = address;
-}
-
-/// The producer side, for the redirect path. Cheap to clone.
-#[derive(Clone)]
-pub struct ClickQueue {
-    pub(crate) queue: Arc<Queue>,
-}
-
-impl ClickQueue {
-    /// Queues one click. Never waits: returns false (and counts the drop) when the queue is full or shut down.
-    pub fn record(&self, event: ClickEvent) -> bool {
-        self.queue.record(event)
-    }
-
-    /// Counters of the queue since it started.
-    pub fn stats(&self) -> QueueStats {
-        self.queue.stats()
-    }
 }
