@@ -460,7 +460,6 @@ async fn the_bearer_scheme_is_case_insensitive() {
             assert_eq!(json_of(response).await["id"], "alice", "{scheme:?}");
         }
         app.stop().await;
-        db.drop_database().await;
     }
 }
 
