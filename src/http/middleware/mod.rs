@@ -59,8 +59,11 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestFrame<E> {
         let client_ip = ClientIp::resolve(&req, &self.state.config.server.trust_proxy);
         let entry = access_log::Entry::from_request(&req, client_ip);
         req.extensions_mut().insert(self.state.clone());
-        // For the API's error answers and their log lines; a reference-count increment.
-        req.extensions_mut().insert(request_id.clone());
+        // The API puts the id in its server-error answers and their log lines. An extension costs an allocation,
+        // which the redirect path (never under `/api`) does not pay.
+        if req.uri().path().starts_with("/api/") {
+            req.extensions_mut().insert(request_id.clone());
+        }
         let handling = match self.body_limit.refusal(&mut req) {
             None => Either::Left(AssertUnwindSafe(self.inner.call(req)).catch_unwind()),
             Some(refusal) => Either::Right(std::future::ready(Ok(Ok(refusal)))),
