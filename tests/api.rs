@@ -660,12 +660,8 @@ async fn scraping_refuses_a_redirect_to_loopback_but_still_creates_the_link() {
 async fn session_requests_that_change_state_need_the_csrf_token() {
     let db = TestDb::sqlite();
     let app = spawn(&db).await;
-    let store = &app.store;
-    store.ensure_user("carol", "Carol", Utc::now()).await.unwrap();
-    let session = blink::auth::sessions::start(store, "carol", Utc::now(), Utc::now() + chrono::Duration::hours(1))
-        .await
-        .unwrap();
-    let cookie = format!("{}={}", blink::auth::sessions::COOKIE, session.cookie_value);
+    let session = common::session_for(&app, "carol", Role::User).await;
+    let cookie = session.cookie.clone();
     let post = |url: &str| {
         app.client.post(format!("{}/api/links", app.base)).header("cookie", &cookie).json(&json!({"originalUrl": url}))
     };
@@ -683,7 +679,7 @@ async fn session_requests_that_change_state_need_the_csrf_token() {
         .unwrap();
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
 
-    let with_token = post("https://example.com/1").header("x-csrf-token", &session.csrf_token).send().await.unwrap();
+    let with_token = post("https://example.com/1").header("x-csrf-token", &session.csrf).send().await.unwrap();
     assert_eq!(with_token.status(), StatusCode::CREATED);
     let same_origin = post("https://example.com/2")
         .header("origin", "http://localhost:3000")

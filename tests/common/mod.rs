@@ -195,3 +195,30 @@ pub async fn token_for(store: &blink::store::Store, id: &str, role: blink::auth:
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
+
+/// A signed-in browser session for user `id` (created with `role` if new): the `Cookie` header value to send and
+/// the CSRF token its forms carry.
+pub struct TestSession {
+    /// `blink_session=…`, for the `Cookie` header.
+    pub cookie: String,
+    /// The session's CSRF token (the `csrf` form field, or `X-CSRF-Token`).
+    pub csrf: String,
+}
+
+/// Starts a session for user `id` (created with `role` if new) the way sign-on does.
+pub async fn session_for(app: &TestApp, id: &str, role: blink::auth::Role) -> TestSession {
+    use blink::auth::Role;
+    use blink::users::{UserPatch, UserStore};
+    let now = chrono::Utc::now();
+    app.store.ensure_user(id, id, now).await.expect("user");
+    if role != Role::User {
+        let promote = UserPatch { role: Some(role), ..UserPatch::default() };
+        app.store.update_user(id, &promote, now).await.expect("role");
+    }
+    let session =
+        blink::auth::sessions::start(&app.store, id, now, now + chrono::Duration::hours(1)).await.expect("session");
+    TestSession {
+        cookie: format!("{}={}", blink::auth::sessions::COOKIE, session.cookie_value),
+        csrf: session.csrf_token,
+    }
+}

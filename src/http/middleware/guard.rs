@@ -23,17 +23,24 @@ use crate::state::AppState;
 pub struct Guard {
     long_window: bool,
     enabled: bool,
+    csrf_in_forms: bool,
 }
 
 impl Guard {
     /// The short window only.
     pub fn short() -> Self {
-        Self { long_window: false, enabled: true }
+        Self { long_window: false, enabled: true, csrf_in_forms: false }
     }
 
     /// Short and long windows (`/api`, `/auth`).
     pub fn long() -> Self {
-        Self { long_window: true, enabled: true }
+        Self { long_window: true, enabled: true, csrf_in_forms: false }
+    }
+
+    /// Short and long windows for HTML form routes (`/app`, `/auth`): a browser form cannot send a header, so the
+    /// handlers check the session's CSRF token in a form field instead of the guard checking `X-CSRF-Token`.
+    pub fn forms() -> Self {
+        Self { csrf_in_forms: true, ..Self::long() }
     }
 
     /// This guard when `enabled`, else one that lets every request straight through.
@@ -46,7 +53,7 @@ impl<E: Endpoint> Middleware<E> for Guard {
     type Output = GuardEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        GuardEndpoint { inner, long_window: self.long_window, enabled: self.enabled }
+        GuardEndpoint { inner, long_window: self.long_window, enabled: self.enabled, csrf_in_forms: self.csrf_in_forms }
     }
 }
 
@@ -55,6 +62,7 @@ pub struct GuardEndpoint<E> {
     inner: E,
     long_window: bool,
     enabled: bool,
+    csrf_in_forms: bool,
 }
 
 impl<E: Endpoint> Endpoint for GuardEndpoint<E> {
@@ -79,6 +87,7 @@ impl<E: Endpoint> GuardEndpoint<E> {
         let header = |name| req.headers().get(name).map(HeaderValue::as_bytes);
         let caller = state.authenticator.authenticate(header(AUTHORIZATION), header(COOKIE)).await;
         if let Some(identity) = caller.identity()
+            && !self.csrf_in_forms
             && !csrf_satisfied(identity, &req, &state.config.server.base_url)
         {
             let detail = "Requests that change something with a session cookie need the X-CSRF-Token header.";
