@@ -131,10 +131,16 @@ pub struct TestApp {
 impl TestApp {
     /// Starts Blink with `config` on a free port.
     pub async fn spawn(config: Config) -> Self {
-        let app = server::prepare(config).await.expect("server prepares");
-        let (state, store) = (app.state.clone(), app.store.clone());
+        Self::spawn_with(|_| config).await
+    }
+
+    /// Starts Blink on a free port with the configuration `configure` makes for that port (for settings that name
+    /// Blink's own address, such as `BASE_URL`).
+    pub async fn spawn_with(configure: impl FnOnce(u16) -> Config) -> Self {
         let listener = Listener::bind(0).await.expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();
+        let app = server::prepare(configure(port)).await.expect("server prepares");
+        let (state, store) = (app.state.clone(), app.store.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, app, async move {
             let _ = stopped.await;
