@@ -61,6 +61,24 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Users: sign-in links for a first trial or when the identity provider is down.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Print a single-use sign-in URL (BASE_URL/auth/link/…) valid for 10 minutes.
+    LoginLink {
+        /// The user to sign in (an existing user); without it, the local superuser `admin`, created if missing.
+        #[arg(long)]
+        user: Option<String>,
+        /// Make the user a superuser first.
+        #[arg(long)]
+        superuser: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,6 +208,7 @@ fn main() -> ExitCode {
         }
         Command::Links { json, command } => runtime.block_on(links(loaded, command, json)),
         Command::Tokens { json, command } => runtime.block_on(tokens(loaded, command, json)),
+        Command::Users { command } => runtime.block_on(users(loaded, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -274,6 +293,20 @@ async fn tokens(loaded: LoadedConfig, command: TokensCommand, json: bool) -> Res
     store.close().await;
     let text = result?;
     println!("{text}");
+    Ok(())
+}
+
+async fn users(loaded: LoadedConfig, command: UsersCommand) -> Result<(), String> {
+    use blink::cli::users::{self, LoginLinkRequest};
+    let base_url = loaded.config.server.base_url.clone();
+    let app = server::prepare(loaded.config).await.map_err(|e| e.to_string())?;
+    let result = match command {
+        UsersCommand::LoginLink { user, superuser } => {
+            users::login_link(&app.store, &base_url, LoginLinkRequest { user, superuser }).await
+        }
+    };
+    app.store.close().await;
+    println!("{}", result?);
     Ok(())
 }
 

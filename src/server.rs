@@ -10,13 +10,13 @@ use poem::listener::TcpAcceptor;
 use tokio::net::TcpListener;
 
 use crate::analytics::{ClickStream, StreamOptions};
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, SessionStore, Sessions, SignOn};
 use crate::cache::RedirectCache;
 use crate::config::Config;
 use crate::links::LinkService;
 use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins};
 use crate::ratelimit::RateLimiter;
-use crate::redis::Redis;
+use crate::redis::{Redis, RedisSessions};
 use crate::scrape::{ScrapeOptions, Scraper};
 use crate::state::{AppState, Shared};
 use crate::store::{Store, StoreError};
@@ -40,6 +40,9 @@ pub enum StartError {
     /// The OAuth2 settings are unusable.
     #[error("invalid OAuth2 configuration: {0}")]
     Auth(String),
+    /// Sign-on could not be set up (the session secret, or the identity provider's settings).
+    #[error("cannot set up sign-on: {0}")]
+    SignOn(#[from] crate::auth::login::SignOnSetupError),
     /// The metadata scraper could not be built.
     #[error("cannot set up the metadata scraper: {0}")]
     Scraper(String),
@@ -80,8 +83,15 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
     };
     let plugins = Arc::new(ServerPlugins::start(&config.plugins, &config.plugin_runtime, kv, &clicks).await?);
     plugins.spawn_stats_reporter(config.plugin_runtime.stats_interval.get());
-    let authenticator =
-        Authenticator::new(&config, Arc::new(store.clone())).map_err(|error| StartError::Auth(error.to_string()))?;
+    // Sessions live in Redis when there is one, so every instance sees them; else in the shared database.
+    let session_store: Arc<dyn SessionStore> = match &redis {
+        Some(redis) => Arc::new(RedisSessions::new(redis.clone())),
+        None => Arc::new(store.clone()),
+    };
+    let sessions = Sessions::new(session_store, &config.session);
+    let authenticator = Authenticator::new(&config, Arc::new(store.clone()), sessions.clone())
+        .map_err(|error| StartError::Auth(error.to_string()))?;
+    let sign_on = SignOn::new(&config, Arc::new(store.clone()), sessions.clone()).await?;
     let redirects = RedirectCache::new(&config.cache);
     let mut links = LinkService::new(&config, Arc::new(store.clone()), &crate::http::reserved_paths())
         .with_listener(Arc::new(redirects.clone()))
@@ -98,8 +108,9 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
         .unwrap_or(HeaderName::from_static("cf-ipcountry"));
     let state = AppState::from(Shared {
         links,
-        users: UserService::new(Arc::new(store.clone())),
+        users: UserService::new(Arc::new(store.clone())).with_sessions(sessions),
         authenticator,
+        sign_on,
         redirects,
         plugins,
         clicks,

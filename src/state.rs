@@ -6,7 +6,7 @@ use std::sync::Arc;
 use poem::http::HeaderName;
 
 use crate::analytics::ClickStream;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, SignOn};
 use crate::cache::RedirectCache;
 use crate::config::Config;
 use crate::links::LinkService;
@@ -30,6 +30,9 @@ pub struct Shared {
     pub users: UserService,
     /// Turns `Authorization` headers and session cookies into callers.
     pub authenticator: Authenticator,
+    /// Signing in and out of the admin UI (identity provider, login links, sessions); `status()` for the sign-in
+    /// page and `/readyz`.
+    pub sign_on: SignOn,
     /// Resolved slugs, so hot links never touch the database.
     pub redirects: RedirectCache,
     /// WebAssembly plugins: the set loaded from the configuration (empty when none is configured); SIGHUP reloads it.

@@ -1,11 +1,15 @@
-//! Who is asking, and what they may do: personal API tokens, OAuth2 JWT bearers, scopes and the policy matrix.
+//! Who is asking, and what they may do: personal API tokens, OAuth2 JWT bearers, admin UI sessions and single
+//! sign-on (OpenID Connect, login links), scopes and the policy matrix.
 
 mod identity;
 mod jwks;
 pub mod jwt;
+pub mod login;
+pub mod oidc;
 pub mod policy;
 mod ports;
 mod scopes;
+pub mod secret_key;
 pub mod sessions;
 pub mod tokens;
 
@@ -18,7 +22,13 @@ use crate::config::Config;
 
 pub use identity::{API_USER_ID, Caller, Credential, Identity, Role};
 pub use policy::{Action, Denied, authorize};
-pub use ports::{Account, CredentialStore, NewTokenRecord, SessionRecord, TokenRecord};
+pub use login::{Problem, SignInError, SignOn};
+pub use oidc::SignOnStatus;
+pub use ports::{
+    Account, CredentialStore, LoginState, NewTokenRecord, Provision, Provisioned, SessionStore, SignOnStore,
+    StoredSession, TokenRecord,
+};
+pub use sessions::Sessions;
 pub use scopes::Scopes;
 
 /// How stale a token's `last_used_at` may get before a request refreshes it (saves a write per request).
@@ -40,6 +50,7 @@ pub enum AuthError {
 #[derive(Clone)]
 pub struct Authenticator {
     store: Arc<dyn CredentialStore>,
+    sessions: Sessions,
     jwt: Jwts,
 }
 
@@ -56,7 +67,11 @@ enum Jwts {
 impl Authenticator {
     /// An authenticator looking tokens up in `store` and, when `OAUTH2_ENABLED`, verifying JWTs. Enabled
     /// without `OAUTH2_JWT_SECRET` or `OAUTH2_JWKS_URI`, it refuses every JWT rather than the start.
-    pub fn new(config: &Config, store: Arc<dyn CredentialStore>) -> Result<Self, jwt::JwtError> {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn CredentialStore>,
+        sessions: Sessions,
+    ) -> Result<Self, jwt::JwtError> {
         let oauth2 = &config.oauth2;
         let secret = oauth2.jwt_secret.as_ref().map(|secret| secret.expose()).filter(|secret| !secret.is_empty());
         let jwks_uri = oauth2.jwks_uri.as_deref().map(str::trim).filter(|uri| !uri.is_empty());
@@ -92,7 +107,7 @@ impl Authenticator {
                 default_scope: oauth2.default_scope.clone(),
             })?)
         };
-        Ok(Self { store, jwt })
+        Ok(Self { store, sessions, jwt })
     }
 
     /// The caller presenting `authorization` (the header's bytes), else the session in `cookies` (the `Cookie`
@@ -111,12 +126,15 @@ impl Authenticator {
     }
 
     async fn identify_session(&self, cookie_value: &str) -> Result<Identity, AuthError> {
-        let found = self.store.active_session(&tokens::hash(cookie_value), Utc::now()).await.map_err(|error| {
-            AuthError::Unavailable { what: "the session cannot be checked right now", cause: error.to_string() }
-        })?;
-        let session = found.ok_or_else(|| AuthError::Invalid("the session has expired; sign in again".into()))?;
+        let unavailable = |error: crate::storage::StorageError| AuthError::Unavailable {
+            what: "the session cannot be checked right now",
+            cause: error.to_string(),
+        };
+        let expired = || AuthError::Invalid("the session has expired; sign in again".into());
+        let session = self.sessions.resolve(cookie_value).await.map_err(unavailable)?.ok_or_else(expired)?;
+        // Deactivated users' sessions are deleted, and refused here too in case a deletion failed.
+        let account = self.store.active_account(&session.user_id).await.map_err(unavailable)?.ok_or_else(expired)?;
         // The UI acts with the user's full rights; policies alone restrict it.
-        let account = session.account;
         let mut identity = Identity::new(account.id, account.role, Scopes::everything(), Credential::Session);
         identity.csrf_token = Some(session.csrf_token);
         Ok(identity)

@@ -101,12 +101,24 @@ pub const KEYS: &[KeyDoc] = &[
         "blink",
         "Starts every key Blink writes to Redis (`blink:rl:…`), so several deployments can share one Redis.",
     ),
-    key("session.duration", &["SESSION_DURATION"], "9 hours", "How long an admin UI session lasts."),
+    key(
+        "session.duration",
+        &["SESSION_DURATION"],
+        "9 hours",
+        "How long an admin UI session lasts from sign-in (absolute, as in Node Blink).",
+    ),
+    key(
+        "session.idle_timeout",
+        &["SESSION_IDLE_TIMEOUT"],
+        "2 hours",
+        "An admin UI session unused this long ends before session.duration.",
+    ),
     secret(
         "session.secret",
         &["SESSION_SECRET"],
-        "a-long-random-string",
-        "Key that signs session cookies; set it when running more than one instance.",
+        "at-least-32-random-characters-please",
+        "HMAC key binding a sign-in to the browser that started it; at least 32 characters. Unset, Blink generates \
+         one and keeps it in the database (table server_secrets), shared by every instance.",
     ),
     key(
         "api.public_read",
@@ -205,6 +217,28 @@ pub const KEYS: &[KeyDoc] = &[
     key("oidc.client_id", &["OIDC_CLIENT_ID"], "blink", "OpenID Connect client id."),
     secret("oidc.client_secret", &["OIDC_CLIENT_SECRET"], "client-secret", "OpenID Connect client secret."),
     key("oidc.scope", &["OIDC_SCOPE"], "openid profile email", "Scopes requested at sign-in."),
+    key(
+        "oidc.token_endpoint_auth_method",
+        &["OIDC_TOKEN_ENDPOINT_AUTH_METHOD"],
+        "client_secret_basic",
+        "How Blink authenticates at the token endpoint: none (public client, PKCE only), client_secret_basic or \
+         client_secret_post.",
+    ),
+    key("oidc.http_timeout", &["OIDC_HTTP_TIMEOUT"], "10 seconds", "Timeout of one request to the identity provider."),
+    key(
+        "auth.superuser_claim",
+        &[],
+        "groups",
+        "ID token claim that decides at each sign-in who is a superuser (with auth.superuser_values); unset, the \
+         first person to sign in becomes superuser and roles are managed in Blink.",
+    ),
+    key(
+        "auth.superuser_values",
+        &[],
+        "blink-admins",
+        "Values of auth.superuser_claim (a string or a list; compared case-insensitively) that make a superuser; \
+         others become users, except the last active superuser.",
+    ),
     key(
         "oauth2.enabled",
         &["OAUTH2_ENABLED"],

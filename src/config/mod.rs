@@ -48,6 +48,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// OpenID Connect sign-in for the admin UI.
     pub oidc: OidcConfig,
+    /// Who signing in makes a superuser.
+    pub auth: AuthConfig,
     /// OAuth2 JWT bearer tokens for the API.
     pub oauth2: OAuth2Config,
     /// Log output.
@@ -160,13 +162,24 @@ impl Default for RedisConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
+    /// Absolute lifetime of a session, from sign-in.
     pub duration: HumanDuration,
+    /// A session unused this long ends before its absolute lifetime.
+    pub idle_timeout: HumanDuration,
+    /// HMAC key for what Blink signs; generated and kept in the database when unset.
     pub secret: Option<Secret>,
 }
 
+/// The shortest `SESSION_SECRET` accepted, in characters.
+pub const MIN_SESSION_SECRET_LEN: usize = 32;
+
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { duration: HumanDuration::from_secs(9 * 3600), secret: None }
+        Self {
+            duration: HumanDuration::from_secs(9 * 3600),
+            idle_timeout: HumanDuration::from_secs(2 * 3600),
+            secret: None,
+        }
     }
 }
 
@@ -341,12 +354,53 @@ pub struct OidcConfig {
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
     pub scope: String,
+    /// How Blink authenticates to the token endpoint.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// Timeout of one request to the identity provider.
+    pub http_timeout: HumanDuration,
 }
 
 impl Default for OidcConfig {
     fn default() -> Self {
-        Self { issuer_url: None, client_id: None, client_secret: None, scope: "openid profile email".into() }
+        Self {
+            issuer_url: None,
+            client_id: None,
+            client_secret: None,
+            scope: "openid profile email".into(),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            http_timeout: HumanDuration::from_secs(10),
+        }
     }
+}
+
+impl OidcConfig {
+    /// Whether single sign-on is configured (an issuer is set).
+    pub fn is_configured(&self) -> bool {
+        self.issuer_url.as_deref().is_some_and(|url| !url.trim().is_empty())
+    }
+}
+
+/// `OIDC_TOKEN_ENDPOINT_AUTH_METHOD`: how the client authenticates at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// A public client: no secret, PKCE only.
+    None,
+    /// The secret in an HTTP Basic `Authorization` header (the OAuth 2.0 default).
+    ClientSecretBasic,
+    /// The secret in the form body.
+    ClientSecretPost,
+}
+
+/// `[auth]`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// An ID token claim (e.g. `groups`) that decides, at each sign-in, who is a superuser.
+    pub superuser_claim: Option<String>,
+    /// Values of `superuser_claim` (compared case-insensitively) that make a superuser.
+    #[serde(deserialize_with = "list::comma_separated")]
+    pub superuser_values: Vec<String>,
 }
 
 /// `[oauth2]`
@@ -537,6 +591,36 @@ impl LoadedConfig {
                 return Err(
                     self.invalid("plugins", format!("two plugins are named `{}`; names must be unique", plugin.name))
                 );
+            }
+        }
+        if let Some(secret) = &config.session.secret
+            && secret.expose().chars().count() < MIN_SESSION_SECRET_LEN
+        {
+            return Err(self.invalid(
+                "session.secret",
+                format!(
+                    "SESSION_SECRET is too weak: it must be at least {MIN_SESSION_SECRET_LEN} characters (for \
+                     example the output of `openssl rand -base64 48`), or left unset so that Blink generates one and \
+                     keeps it in the database"
+                ),
+            ));
+        }
+        if config.session.idle_timeout.get().is_zero() || config.session.duration.get().is_zero() {
+            return Err(self.invalid("session.idle_timeout", "session.duration and idle_timeout must be longer than 0"));
+        }
+        if config.oidc.is_configured() {
+            let issuer = config.oidc.issuer_url.as_deref().unwrap_or_default();
+            url::Url::parse(issuer)
+                .map_err(|error| self.invalid("oidc.issuer_url", format!("`{issuer}` is not a URL: {error}")))?;
+            if config.oidc.client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+                return Err(self.invalid("oidc.client_id", "OIDC_CLIENT_ID must be set when OIDC_ISSUER_BASE_URL is"));
+            }
+            let has_secret = config.oidc.client_secret.as_ref().is_some_and(|secret| !secret.expose().is_empty());
+            if config.oidc.token_endpoint_auth_method != TokenEndpointAuthMethod::None && !has_secret {
+                return Err(self.invalid(
+                    "oidc.client_secret",
+                    "OIDC_CLIENT_SECRET must be set unless OIDC_TOKEN_ENDPOINT_AUTH_METHOD=none (a public client)",
+                ));
             }
         }
         if config.server.body_limit == 0 {

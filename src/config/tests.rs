@@ -104,7 +104,10 @@ fn every_node_blink_variable_sets_its_key() {
         .env("BASE_URL", "http://127.0.0.1:3100")
         .env("TRUST_PROXY", "true")
         .env("SESSION_DURATION", "11 hours")
-        .env("SESSION_SECRET", "s3cret")
+        .env("SESSION_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret")
+        .env("SESSION_IDLE_TIMEOUT", "30 minutes")
+        .env("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", "client_secret_post")
+        .env("OIDC_HTTP_TIMEOUT", "3 seconds")
         .env("RATE_LIMIT_SHORT_WINDOW", "10 seconds")
         .env("RATE_LIMIT_SHORT_MAX", "7")
         .env("RATE_LIMIT_LONG_WINDOW", "2 hours")
@@ -135,7 +138,10 @@ fn every_node_blink_variable_sets_its_key() {
     assert_eq!(c.server.base_url, "http://127.0.0.1:3100");
     assert_eq!(c.server.trust_proxy.to_string(), "true");
     assert_eq!(c.session.duration.get(), Duration::from_secs(11 * 3600));
-    assert_eq!(c.session.secret.as_ref().map(Secret::expose), Some("s3cret"));
+    assert_eq!(c.session.secret.as_ref().map(Secret::expose), Some("s3cret-s3cret-s3cret-s3cret-s3cret"));
+    assert_eq!(c.session.idle_timeout.get(), Duration::from_secs(1800));
+    assert_eq!(c.oidc.token_endpoint_auth_method, crate::config::TokenEndpointAuthMethod::ClientSecretPost);
+    assert_eq!(c.oidc.http_timeout.get(), Duration::from_secs(3));
     assert_eq!(c.rate_limit.short_window.get(), Duration::from_secs(10));
     assert_eq!(c.rate_limit.short_max, 7);
     assert_eq!(c.rate_limit.long_window.get(), Duration::from_secs(7200));
@@ -318,4 +324,21 @@ fn shipped_example_file_is_current() {
 fn shipped_example_file_loads() {
     let fixture = Fixture::new().file("blink.toml", &example_toml());
     assert_eq!(fixture.load().config.server.port, 3000);
+}
+
+#[test]
+fn a_weak_session_secret_is_refused_naming_session_secret() {
+    let fixture = Fixture::new().env("SESSION_SECRET", "short");
+    let error = fixture.error();
+    assert!(error.contains("SESSION_SECRET") && error.contains("32"), "{error}");
+}
+
+#[test]
+fn superuser_values_read_from_a_comma_separated_variable() {
+    let fixture = Fixture::new()
+        .env("BLINK_AUTH__SUPERUSER_CLAIM", "groups")
+        .env("BLINK_AUTH__SUPERUSER_VALUES", "blink-admins, Ops");
+    let c = fixture.load().config;
+    assert_eq!(c.auth.superuser_claim.as_deref(), Some("groups"));
+    assert_eq!(c.auth.superuser_values, ["blink-admins", "ops"]);
 }

@@ -21,7 +21,7 @@ pub fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the database (and Redis, when configured) answer.
+/// `GET /readyz`: the database (and Redis, when configured) answer; also says whether sign-on is ready.
 #[handler]
 pub async fn readyz(Data(state): Data<&AppState>) -> Response {
     let (database, redis) = tokio::join!(check_database(state), check_redis(state));
@@ -34,6 +34,8 @@ pub async fn readyz(Data(state): Data<&AppState>) -> Response {
         }
         checks.insert(name.into(), check);
     }
+    // Reported, never failing readiness: Blink serves redirects and the API without the identity provider.
+    checks.insert("sign_on".into(), json!({ "status": state.sign_on.status().as_str() }));
     let (status, word) =
         if down.is_empty() { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "unavailable") };
     Json(json!({ "status": word, "down": down, "checks": checks })).with_status(status).into_response()

@@ -20,6 +20,7 @@
 
 mod budget;
 mod health;
+mod sessions;
 mod supervisor;
 
 use std::fmt;
@@ -35,6 +36,7 @@ use tokio::time::Instant;
 
 pub use budget::{BACKGROUND_CALL_TIMEOUT, REQUEST_BUDGET, REQUEST_CALL_TIMEOUT, within_request_budget};
 pub use health::Status;
+pub use sessions::RedisSessions;
 
 use budget::Allowance;
 use health::{Change, Health};

@@ -1,11 +1,11 @@
-//! The `api_tokens` and `sessions` tables, behind authentication's [`CredentialStore`] port. Both are found by
-//! the SHA-256 of their secret, which is all that is stored of it.
+//! The `api_tokens` table, behind authentication's [`CredentialStore`] port: found by the SHA-256 of the token,
+//! which is all that is stored of it. (Sessions are in `sign_on.rs`.)
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Pool, Store, storable};
-use crate::auth::{Account, CredentialStore, NewTokenRecord, Role, SessionRecord, TokenRecord};
+use crate::auth::{Account, CredentialStore, NewTokenRecord, Role, TokenRecord};
 use crate::storage::StorageError;
 
 /// A row of `api_tokens` (without the hash) as the driver reads it.
@@ -44,15 +44,6 @@ struct TokenWithRole {
     #[sqlx(flatten)]
     token: TokenRow,
     user_role: String,
-}
-
-/// A session joined with its user's role.
-#[derive(sqlx::FromRow)]
-struct SessionRow {
-    user_id: String,
-    csrf_token: String,
-    expires_at: DateTime<Utc>,
-    role: String,
 }
 
 const COLUMNS: &str = "id, user_id, name, token_prefix, scopes, expires_at, last_used_at, revoked_at, created_at";
@@ -144,49 +135,14 @@ impl CredentialStore for Store {
         Ok(affected > 0)
     }
 
-    #[tracing::instrument(skip(self, id_hash, csrf_token))]
-    async fn insert_session(
-        &self,
-        id_hash: &str,
-        user_id: &str,
-        csrf_token: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        let sql =
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
-        in_transaction!(self, tx => sqlx::query(sql)
-            .bind(id_hash)
-            .bind(user_id)
-            .bind(csrf_token)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await
-            .map(drop)?);
-        Ok(())
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn active_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionRecord>, StorageError> {
-        let sql = "SELECT s.user_id, s.csrf_token, s.expires_at, u.role
-                   FROM sessions s JOIN users u ON u.id = s.user_id
-                   WHERE s.id_hash = $1 AND s.expires_at > $2 AND NOT u.deactivated";
-        let row = on_pool!(self, pool => sqlx::query_as::<_, SessionRow>(sql).bind(id_hash).bind(now).fetch_optional(pool).await)?;
-        Ok(row.map(|row| SessionRecord {
-            account: Account { id: row.user_id, role: Role::from_column(&row.role) },
-            csrf_token: row.csrf_token,
-            expires_at: row.expires_at,
-        }))
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
-        in_transaction!(self, tx => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&mut *tx)
-            .await
-            .map(drop)?);
-        Ok(())
+    #[tracing::instrument(skip(self))]
+    async fn active_account(&self, user_id: &str) -> Result<Option<Account>, StorageError> {
+        if !storable(user_id) {
+            return Ok(None);
+        }
+        let sql = "SELECT role FROM users WHERE id = $1 AND NOT deactivated";
+        let role: Option<String> =
+            on_pool!(self, pool => sqlx::query_scalar(sql).bind(user_id).fetch_optional(pool).await)?;
+        Ok(role.map(|role| Account { id: user_id.to_owned(), role: Role::from_column(&role) }))
     }
 }

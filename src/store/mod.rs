@@ -48,6 +48,7 @@ mod credentials;
 mod links;
 mod migrate;
 mod plugin_kv;
+mod sign_on;
 mod users;
 
 use std::str::FromStr;

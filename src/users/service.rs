@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::ports::{Page, UserPatch, UserQuery, UserStore, UserUpdate};
-use crate::auth::{Action, Caller, Denied, Role, authorize};
+use crate::auth::{Action, Caller, Denied, Role, Sessions, authorize};
 use crate::storage::StorageError;
 
 /// Longest name a user may have, in characters.
@@ -62,12 +62,19 @@ pub struct UserChanges {
 #[derive(Clone)]
 pub struct UserService {
     store: Arc<dyn UserStore>,
+    sessions: Option<Sessions>,
 }
 
 impl UserService {
     /// The service storing in `store`.
     pub fn new(store: Arc<dyn UserStore>) -> Self {
-        Self { store }
+        Self { store, sessions: None }
+    }
+
+    /// Ends a user's admin UI `sessions` when they are deactivated.
+    pub fn with_sessions(mut self, sessions: Sessions) -> Self {
+        self.sessions = Some(sessions);
+        self
     }
 
     /// The signed-in caller's own user.
@@ -129,6 +136,12 @@ impl UserService {
         };
         tracing::info!(user.id = %updated.id, by = %identity.user_id, role = updated.role.as_str(),
             deactivated = updated.deactivated, "changed user");
+        if deactivated == Some(true)
+            && let Some(sessions) = &self.sessions
+        {
+            // Sessions also refuse deactivated users at every lookup; deleting them ends them for good at once.
+            sessions.end_all(&updated.id).await?;
+        }
         Ok(updated)
     }
 }

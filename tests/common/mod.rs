@@ -221,8 +221,7 @@ pub async fn session_for(app: &TestApp, id: &str, role: blink::auth::Role) -> Te
         let promote = UserPatch { role: Some(role), ..UserPatch::default() };
         app.store.update_user(id, &promote, now).await.expect("role");
     }
-    let session =
-        blink::auth::sessions::start(&app.store, id, now, now + chrono::Duration::hours(1)).await.expect("session");
+    let session = app.state.sign_on.sessions().start(id, None).await.expect("session");
     TestSession {
         cookie: format!("{}={}", blink::auth::sessions::COOKIE, session.cookie_value),
         csrf: session.csrf_token,
