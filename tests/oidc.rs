@@ -365,6 +365,7 @@ async fn a_replayed_callback_or_code_is_refused() {
 
     // The used code with a fresh, valid state: the provider refuses the code.
     let code = url::Url::parse(&callback).expect("url").query_pairs().find(|(k, _)| k == "code").expect("code").1.to_string();
+    let mut browser = Browser::new(&app.base);
     let fresh = browser.sign_in_at_provider(None, &Login::user("trent")).await;
     let mut replay = url::Url::parse(&fresh).expect("url");
     let pairs: Vec<(String, String)> = replay

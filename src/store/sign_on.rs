@@ -248,10 +248,11 @@ impl SignOnStore for Store {
                             AND NOT EXISTS (SELECT 1 FROM users WHERE role = 'superuser' AND id <> $1 AND id <> $3)";
         let promote = "UPDATE users SET role = 'superuser', updated_at = $2
                        WHERE id = $1 AND role <> 'superuser' AND NOT deactivated";
-        // Never the last active superuser: Blink would be left without anyone to manage it.
+        // Never the last active superuser who can sign in (`api` cannot): nobody would be left to manage Blink.
         let demote = "UPDATE users SET role = 'user', updated_at = $2
                       WHERE id = $1 AND role = 'superuser'
-                        AND EXISTS (SELECT 1 FROM users WHERE role = 'superuser' AND NOT deactivated AND id <> $1)";
+                        AND EXISTS (SELECT 1 FROM users
+                                    WHERE role = 'superuser' AND NOT deactivated AND id <> $1 AND id <> $3)";
         let lock = matches!(self.pool, Pool::Postgres(_));
         let user = in_transaction!(self, tx => {
             if lock {
@@ -267,7 +268,7 @@ impl SignOnStore for Store {
             let change = match provision.superuser {
                 None => sqlx::query(first_user).bind(provision.id).bind(provision.now).bind(API_USER_ID),
                 Some(true) => sqlx::query(promote).bind(provision.id).bind(provision.now),
-                Some(false) => sqlx::query(demote).bind(provision.id).bind(provision.now),
+                Some(false) => sqlx::query(demote).bind(provision.id).bind(provision.now).bind(API_USER_ID),
             };
             if change.execute(&mut *tx).await?.rows_affected() > 0 {
                 tracing::info!(user.id = provision.id, superuser = ?provision.superuser, "role changed at sign-in");

@@ -84,10 +84,13 @@ impl OidcProvider {
             .arg(port.to_string())
             .arg(BLINK_BASE)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("node starts");
         let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        // Its output goes to the test's (shown when a test fails); a closed pipe would kill it at its next line.
+        std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).for_each(|l| eprintln!("[oidc] {l}")));
         let mut line = String::new();
         let mut reader = BufReader::new(stdout);
         // The provider prints `READY <issuer>` once it listens.
@@ -98,6 +101,7 @@ impl OidcProvider {
                 panic!("the OpenID provider exited before it was ready");
             }
         }
+        std::thread::spawn(move || reader.lines().map_while(Result::ok).for_each(|l| eprintln!("[oidc] {l}")));
         Some(Self { issuer: format!("http://127.0.0.1:{port}"), port, child })
     }
 
@@ -242,7 +246,7 @@ impl Browser {
         let page = loop {
             let response = self.get(&location).await;
             match response.status().as_u16() {
-                303 | 302 => location = self::location(&response),
+                303 | 302 => location = resolve(&location, &self::location(&response)),
                 200 => break location,
                 status => panic!("unexpected {status} from the provider at {location}: {}", response.text().await.unwrap_or_default()),
             }
@@ -250,9 +254,10 @@ impl Browser {
         let uid = page.rsplit('/').next().expect("interaction uid").to_owned();
         let issuer = page.split("/interaction/").next().expect("issuer").to_owned();
         let form = [("login", login.username), ("name", login.name), ("email", login.email), ("groups", login.groups)];
-        let response = self.post_form(&format!("{issuer}/interaction/{uid}/login"), &form).await;
+        let posted = format!("{issuer}/interaction/{uid}/login");
+        let response = self.post_form(&posted, &form).await;
         assert!(response.status().is_redirection(), "the login form is accepted: {}", response.status());
-        let mut location = self::location(&response);
+        let mut location = resolve(&posted, &self::location(&response));
         // Through consent (automatic) until the provider sends the browser back to Blink.
         for _ in 0..10 {
             if location.starts_with(BLINK_BASE) {
@@ -260,7 +265,7 @@ impl Browser {
             }
             let response = self.get(&location).await;
             assert!(response.status().is_redirection(), "{location} answered {}", response.status());
-            location = self::location(&response);
+            location = resolve(&location, &self::location(&response));
         }
         panic!("the provider never sent the browser back to Blink (last: {location})");
     }
@@ -275,6 +280,11 @@ impl Browser {
 /// The `Location` header.
 pub fn location(response: &reqwest::Response) -> String {
     response.headers().get("location").and_then(|value| value.to_str().ok()).expect("a Location header").to_owned()
+}
+
+/// `location` (perhaps relative) as an absolute URL, relative to the request's `url`.
+pub fn resolve(url: &str, location: &str) -> String {
+    url::Url::parse(url).and_then(|base| base.join(location)).map(String::from).unwrap_or_else(|_| location.to_owned())
 }
 
 /// Percent-encodes a query value.
