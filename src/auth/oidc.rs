@@ -116,6 +116,15 @@ impl Provider {
         };
         let misconfigured = |what: &str, error: &dyn std::fmt::Display| OidcError::Misconfigured(format!("{what}: {error}"));
         let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|e| misconfigured("OIDC_ISSUER_BASE_URL", &e))?;
+        if oidc.client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+            return Err(OidcError::Misconfigured("OIDC_CLIENT_ID must be set when OIDC_ISSUER_BASE_URL is".into()));
+        }
+        let has_secret = oidc.client_secret.as_ref().is_some_and(|secret| !secret.expose().is_empty());
+        if oidc.token_endpoint_auth_method != TokenEndpointAuthMethod::None && !has_secret {
+            return Err(OidcError::Misconfigured(
+                "OIDC_CLIENT_SECRET must be set unless OIDC_TOKEN_ENDPOINT_AUTH_METHOD=none (a public client)".into(),
+            ));
+        }
         let callback = format!("{}/auth/login/callback", config.server.base_url.trim_end_matches('/'));
         let redirect = RedirectUrl::new(callback).map_err(|e| misconfigured("BASE_URL", &e))?;
         let http = reqwest::Client::builder()

@@ -56,7 +56,7 @@ impl SecretKey {
 
 /// A fresh random secret: 32 bytes from the operating system's CSPRNG, base64url without padding (43 characters).
 pub fn random_token() -> String {
-    openidconnect::CsrfToken::new_random().secret().clone()
+    openidconnect::CsrfToken::new_random_len(32).secret().clone()
 }
 
 #[cfg(test)]

@@ -612,16 +612,6 @@ impl LoadedConfig {
             let issuer = config.oidc.issuer_url.as_deref().unwrap_or_default();
             url::Url::parse(issuer)
                 .map_err(|error| self.invalid("oidc.issuer_url", format!("`{issuer}` is not a URL: {error}")))?;
-            if config.oidc.client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
-                return Err(self.invalid("oidc.client_id", "OIDC_CLIENT_ID must be set when OIDC_ISSUER_BASE_URL is"));
-            }
-            let has_secret = config.oidc.client_secret.as_ref().is_some_and(|secret| !secret.expose().is_empty());
-            if config.oidc.token_endpoint_auth_method != TokenEndpointAuthMethod::None && !has_secret {
-                return Err(self.invalid(
-                    "oidc.client_secret",
-                    "OIDC_CLIENT_SECRET must be set unless OIDC_TOKEN_ENDPOINT_AUTH_METHOD=none (a public client)",
-                ));
-            }
         }
         if config.server.body_limit == 0 {
             return Err(self.invalid("server.body_limit", "must be at least 1 byte"));

@@ -256,7 +256,7 @@ fn the_redis_prefix_defaults_to_blink_and_refuses_empty_or_spaced_values() {
 #[test]
 fn config_check_redacts_secrets_and_names_sources() {
     let loaded = Fixture::new()
-        .env("SESSION_SECRET", "hunter2")
+        .env("SESSION_SECRET", "hunter2-hunter2-hunter2-hunter2-hunter2")
         .env("DATABASE_URL", "postgres://blink:hunter3@db/blink")
         .env("OAUTH2_JWT_SECRET", "hunter4")
         .load();
