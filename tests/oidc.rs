@@ -364,7 +364,8 @@ async fn a_replayed_callback_or_code_is_refused() {
     assert_eq!(location(&response), "/app/sign-in?problem=state-invalid");
 
     // The used code with a fresh, valid state: the provider refuses the code.
-    let code = url::Url::parse(&callback).expect("url").query_pairs().find(|(k, _)| k == "code").expect("code").1.to_string();
+    let code =
+        url::Url::parse(&callback).expect("url").query_pairs().find(|(k, _)| k == "code").expect("code").1.to_string();
     let mut browser = Browser::new(&app.base);
     let fresh = browser.sign_in_at_provider(None, &Login::user("trent")).await;
     let mut replay = url::Url::parse(&fresh).expect("url");
@@ -441,7 +442,9 @@ async fn the_group_claim_decides_who_is_superuser_at_each_sign_in() {
         let users = app.state.users.clone();
         async move { users.get(&Caller::operator(), id).await.expect("user").role }
     };
-    Browser::new(&app.base).sign_in(&Login { username: "olga", groups: "staff,Blink-Admins", ..Login::default() }).await;
+    Browser::new(&app.base)
+        .sign_in(&Login { username: "olga", groups: "staff,Blink-Admins", ..Login::default() })
+        .await;
     assert_eq!(role("olga").await, Role::Superuser);
     Browser::new(&app.base).sign_in(&Login { username: "pete", groups: "staff", ..Login::default() }).await;
     assert_eq!(role("pete").await, Role::User, "not in the group: a user, even with no other superuser but olga");

@@ -225,7 +225,8 @@ impl SignOn {
         if user.deactivated {
             return Err(SignInError::new(Problem::Deactivated, format!("user {} is deactivated", login.subject)));
         }
-        let session = self.0.sessions.start(&login.subject, Some(login.id_token)).await.map_err(SignInError::storage)?;
+        let session =
+            self.0.sessions.start(&login.subject, Some(login.id_token)).await.map_err(SignInError::storage)?;
         tracing::info!(user.id = %login.subject, role = user.account.role.as_str(), "signed in through the identity provider");
         Ok(SignedIn { user_id: login.subject, session, next: stored.next_path })
     }
@@ -233,7 +234,8 @@ impl SignOn {
     /// Signs in with login link `token`: it works once, within [`LOGIN_LINK_LIFETIME`], for an active user.
     pub async fn redeem_link(&self, token: &str) -> Result<SignedIn, SignInError> {
         let used = self.0.store.use_login_link(&tokens::hash(token), Utc::now()).await.map_err(SignInError::storage)?;
-        let user = used.ok_or_else(|| SignInError::new(Problem::LinkInvalid, "the login link is unknown, used or expired"))?;
+        let user =
+            used.ok_or_else(|| SignInError::new(Problem::LinkInvalid, "the login link is unknown, used or expired"))?;
         let user_id = user.account.id;
         if user.deactivated {
             return Err(SignInError::new(Problem::Deactivated, format!("user {user_id} is deactivated")));
@@ -269,13 +271,18 @@ impl SignOn {
     }
 
     fn provider(&self) -> Result<&Provider, SignInError> {
-        self.0.provider.as_deref().ok_or_else(|| SignInError::new(Problem::NotConfigured, "OIDC_ISSUER_BASE_URL is not set"))
+        self.0
+            .provider
+            .as_deref()
+            .ok_or_else(|| SignInError::new(Problem::NotConfigured, "OIDC_ISSUER_BASE_URL is not set"))
     }
 
     /// Whether `claims[claim]` (a string or a list of strings) holds one of `[auth] superuser_values`.
     fn claims_superuser(&self, claims: &serde_json::Value, claim: &str) -> bool {
         let member = |value: &serde_json::Value| {
-            value.as_str().is_some_and(|text| self.0.superuser_values.iter().any(|wanted| wanted.eq_ignore_ascii_case(text)))
+            value
+                .as_str()
+                .is_some_and(|text| self.0.superuser_values.iter().any(|wanted| wanted.eq_ignore_ascii_case(text)))
         };
         match claims.get(claim) {
             Some(serde_json::Value::Array(values)) => values.iter().any(member),
@@ -378,7 +385,15 @@ mod tests {
         .into();
         assert_eq!(
             codes,
-            ["not-configured", "provider-down", "state-invalid", "login-failed", "deactivated", "link-invalid", "signed-out"]
+            [
+                "not-configured",
+                "provider-down",
+                "state-invalid",
+                "login-failed",
+                "deactivated",
+                "link-invalid",
+                "signed-out"
+            ]
         );
         assert_eq!(Problem::LinkInvalid.sign_in_path(), "/app/sign-in?problem=link-invalid");
     }

@@ -21,15 +21,15 @@ use chrono::Utc;
 use crate::config::Config;
 
 pub use identity::{API_USER_ID, Caller, Credential, Identity, Role};
-pub use policy::{Action, Denied, authorize};
 pub use login::{Problem, SignInError, SignOn};
 pub use oidc::SignOnStatus;
+pub use policy::{Action, Denied, authorize};
 pub use ports::{
     Account, CredentialStore, LoginState, NewTokenRecord, Provision, Provisioned, SessionStore, SignOnStore,
     StoredSession, TokenRecord,
 };
-pub use sessions::Sessions;
 pub use scopes::Scopes;
+pub use sessions::Sessions;
 
 /// How stale a token's `last_used_at` may get before a request refreshes it (saves a write per request).
 const LAST_USED_GRANULARITY: Duration = Duration::from_secs(60);
@@ -67,11 +67,7 @@ enum Jwts {
 impl Authenticator {
     /// An authenticator looking tokens up in `store` and, when `OAUTH2_ENABLED`, verifying JWTs. Enabled
     /// without `OAUTH2_JWT_SECRET` or `OAUTH2_JWKS_URI`, it refuses every JWT rather than the start.
-    pub fn new(
-        config: &Config,
-        store: Arc<dyn CredentialStore>,
-        sessions: Sessions,
-    ) -> Result<Self, jwt::JwtError> {
+    pub fn new(config: &Config, store: Arc<dyn CredentialStore>, sessions: Sessions) -> Result<Self, jwt::JwtError> {
         let oauth2 = &config.oauth2;
         let secret = oauth2.jwt_secret.as_ref().map(|secret| secret.expose()).filter(|secret| !secret.is_empty());
         let jwks_uri = oauth2.jwks_uri.as_deref().map(str::trim).filter(|uri| !uri.is_empty());

@@ -12,8 +12,8 @@ use base64::Engine as _;
 use chrono::Utc;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreTokenResponse};
 use openidconnect::{
-    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
     ProviderMetadataWithLogout, RedirectUrl, Scope, TokenResponse,
 };
 
@@ -26,7 +26,8 @@ const LEEWAY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
 
 /// A client made from the provider's discovery document.
-type Client = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// Whether single sign-on can be used right now (for `/readyz` and the sign-in page).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +115,8 @@ impl Provider {
         let Some(issuer) = oidc.issuer_url.as_deref().map(str::trim).filter(|url| !url.is_empty()) else {
             return Ok(None);
         };
-        let misconfigured = |what: &str, error: &dyn std::fmt::Display| OidcError::Misconfigured(format!("{what}: {error}"));
+        let misconfigured =
+            |what: &str, error: &dyn std::fmt::Display| OidcError::Misconfigured(format!("{what}: {error}"));
         let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|e| misconfigured("OIDC_ISSUER_BASE_URL", &e))?;
         if oidc.client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
             return Err(OidcError::Misconfigured("OIDC_CLIENT_ID must be set when OIDC_ISSUER_BASE_URL is".into()));
@@ -199,10 +201,12 @@ impl Provider {
         }
         match ProviderMetadataWithLogout::discover_async(self.issuer.clone(), &self.http).await {
             Ok(metadata) => {
-                let end_session = metadata.additional_metadata().end_session_endpoint.as_ref().map(|url| url.url().clone());
-                let client = CoreClient::from_provider_metadata(metadata, self.client_id.clone(), self.client_secret.clone())
-                    .set_redirect_uri(self.redirect.clone())
-                    .set_auth_type(self.auth_type.clone());
+                let end_session =
+                    metadata.additional_metadata().end_session_endpoint.as_ref().map(|url| url.url().clone());
+                let client =
+                    CoreClient::from_provider_metadata(metadata, self.client_id.clone(), self.client_secret.clone())
+                        .set_redirect_uri(self.redirect.clone())
+                        .set_auth_type(self.auth_type.clone());
                 let discovered = Arc::new(Discovered { client, end_session });
                 self.current.store(Some(discovered.clone()));
                 let recovered = self.lock_last_error().take();

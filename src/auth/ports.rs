@@ -159,8 +159,7 @@ pub trait SignOnStore: Send + Sync {
     /// Stores a sign-in in progress (and forgets expired ones).
     async fn insert_login_state(&self, state: &LoginState) -> Result<(), StorageError>;
     /// Removes and answers the unexpired sign-in with this state hash: each state works once.
-    async fn take_login_state(&self, state_hash: &str, now: DateTime<Utc>)
-    -> Result<Option<LoginState>, StorageError>;
+    async fn take_login_state(&self, state_hash: &str, now: DateTime<Utc>) -> Result<Option<LoginState>, StorageError>;
     /// Stores a login link for `user_id`, valid until `expires_at`.
     async fn insert_login_link(
         &self,

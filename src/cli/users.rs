@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 
-use crate::auth::{API_USER_ID, Role};
 use crate::auth::login::{LOGIN_LINK_LIFETIME, create_login_link};
+use crate::auth::{API_USER_ID, Role};
 use crate::store::Store;
 use crate::users::{UserPatch, UserStore, UserUpdate};
 
@@ -33,7 +33,9 @@ pub async fn login_link(store: &Store, base_url: &str, request: LoginLinkRequest
     let existing = store.user(user_id).await.map_err(|e| e.to_string())?;
     let user = match existing {
         Some(user) => user,
-        None if request.user.is_none() => store.ensure_user(user_id, "Administrator", now).await.map_err(|e| e.to_string())?,
+        None if request.user.is_none() => {
+            store.ensure_user(user_id, "Administrator", now).await.map_err(|e| e.to_string())?
+        }
         None => {
             return Err(format!(
                 "there is no user `{user_id}` (users appear when they first sign in); leave out --user for the local \

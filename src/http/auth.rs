@@ -33,7 +33,8 @@ async fn login(Data(state): Data<&AppState>, Query(query): Query<LoginQuery>) ->
     match state.sign_on.begin(query.next.as_deref()).await {
         Ok(start) => {
             let max_age = LOGIN_STATE_LIFETIME.num_seconds();
-            let binding = sessions::cookie(LOGIN_COOKIE, &start.binding, "/auth", max_age, state.sign_on.secure_cookies());
+            let binding =
+                sessions::cookie(LOGIN_COOKIE, &start.binding, "/auth", max_age, state.sign_on.secure_cookies());
             with_cookies(see_other(&start.redirect), &[binding])
         }
         Err(error) => refused(error),
@@ -131,7 +132,11 @@ fn cookie_header(req: &Request) -> Option<&str> {
 
 /// A 303 to `location`, never cached.
 fn see_other(location: &str) -> Response {
-    Response::builder().status(StatusCode::SEE_OTHER).header(LOCATION, location).header(CACHE_CONTROL, "no-store").finish()
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(LOCATION, location)
+        .header(CACHE_CONTROL, "no-store")
+        .finish()
 }
 
 fn with_cookies(mut response: Response, cookies: &[String]) -> Response {

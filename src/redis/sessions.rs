@@ -30,7 +30,13 @@ impl RedisSessions {
         self.redis.key(&["user-sessions", user_id])
     }
 
-    async fn set(&self, id_hash: &str, session: &StoredSession, ttl: Duration, only_existing: bool) -> Result<(), StorageError> {
+    async fn set(
+        &self,
+        id_hash: &str,
+        session: &StoredSession,
+        ttl: Duration,
+        only_existing: bool,
+    ) -> Result<(), StorageError> {
         let value = serde_json::to_string(session).map_err(unavailable)?;
         let mut cmd = ::redis::cmd("SET");
         cmd.arg(self.session_key(id_hash)).arg(value).arg("PX").arg(millis(ttl));

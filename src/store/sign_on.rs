@@ -172,11 +172,7 @@ impl SignOnStore for Store {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn take_login_state(
-        &self,
-        state_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<LoginState>, StorageError> {
+    async fn take_login_state(&self, state_hash: &str, now: DateTime<Utc>) -> Result<Option<LoginState>, StorageError> {
         if !storable(state_hash) {
             return Ok(None);
         }

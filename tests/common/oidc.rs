@@ -25,7 +25,10 @@ fn tests_dir() -> PathBuf {
 
 /// A free loopback port (free when asked; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|addr| addr.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("free port")
 }
 
 /// Whether `node` runs; outside CI a missing one skips the test (with a notice), under CI it fails it.
@@ -90,7 +93,9 @@ impl OidcProvider {
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
         // Its output goes to the test's (shown when a test fails); a closed pipe would kill it at its next line.
-        std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).for_each(|l| eprintln!("[oidc] {l}")));
+        std::thread::spawn(move || {
+            BufReader::new(stderr).lines().map_while(Result::ok).for_each(|l| eprintln!("[oidc] {l}"))
+        });
         let mut line = String::new();
         let mut reader = BufReader::new(stdout);
         // The provider prints `READY <issuer>` once it listens.
@@ -248,7 +253,10 @@ impl Browser {
             match response.status().as_u16() {
                 303 | 302 => location = resolve(&location, &self::location(&response)),
                 200 => break location,
-                status => panic!("unexpected {status} from the provider at {location}: {}", response.text().await.unwrap_or_default()),
+                status => panic!(
+                    "unexpected {status} from the provider at {location}: {}",
+                    response.text().await.unwrap_or_default()
+                ),
             }
         };
         let uid = page.rsplit('/').next().expect("interaction uid").to_owned();
