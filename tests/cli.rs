@@ -47,9 +47,36 @@ fn an_unknown_key_in_blink_toml_stops_the_start_with_exit_code_2() {
 }
 
 #[test]
+fn a_weak_session_secret_stops_the_start_naming_session_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = BTreeMap::from([("SESSION_SECRET", "changeme".to_string())]);
+    let output = blink(dir.path(), &env, &[]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SESSION_SECRET") && stderr.contains("at least 32"), "{stderr}");
+}
+
+#[test]
+fn users_login_link_prints_a_single_use_sign_in_url() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = env_with_db(&db);
+    env.insert("BASE_URL", "https://blink.example".to_string());
+    let output = blink(dir.path(), &env, &["users", "login-link"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let url = stdout.lines().next().unwrap();
+    assert!(url.starts_with("https://blink.example/auth/link/") && url.len() > 40, "{stdout}");
+    assert!(stdout.contains("10 minutes"), "{stdout}");
+    let unknown = blink(dir.path(), &env, &["users", "login-link", "--user", "nobody"]).output().unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nobody"));
+}
+
+#[test]
 fn config_check_shows_sources_and_hides_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".env"), "SESSION_SECRET=hunter2\nPORT=4321\n").unwrap();
+    std::fs::write(dir.path().join(".env"), "SESSION_SECRET=hunter2-hunter2-hunter2-hunter2-hunter2\nPORT=4321\n").unwrap();
     let env = BTreeMap::from([("DATABASE_URL", "postgres://blink:hunter3@db/blink".to_string())]);
     let output = blink(dir.path(), &env, &["config", "check"]).output().unwrap();
     assert!(output.status.success());
