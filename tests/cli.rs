@@ -76,7 +76,8 @@ fn users_login_link_prints_a_single_use_sign_in_url() {
 #[test]
 fn config_check_shows_sources_and_hides_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".env"), "SESSION_SECRET=hunter2-hunter2-hunter2-hunter2-hunter2\nPORT=4321\n").unwrap();
+    std::fs::write(dir.path().join(".env"), "SESSION_SECRET=hunter2-hunter2-hunter2-hunter2-hunter2\nPORT=4321\n")
+        .unwrap();
     let env = BTreeMap::from([("DATABASE_URL", "postgres://blink:hunter3@db/blink".to_string())]);
     let output = blink(dir.path(), &env, &["config", "check"]).output().unwrap();
     assert!(output.status.success());

@@ -49,8 +49,13 @@ async fn login_link(app: &TestApp, user: Option<&str>) -> String {
 
 #[tokio::test]
 async fn a_login_link_signs_in_once_as_the_local_superuser() {
-    let db = TestDb::sqlite();
-    let app = TestApp::spawn(config(&db)).await;
+    for db in common::every_backend().await {
+        a_login_link_signs_in_once_on(&db).await;
+    }
+}
+
+async fn a_login_link_signs_in_once_on(db: &TestDb) {
+    let app = TestApp::spawn(config(db)).await;
     let link = login_link(&app, None).await;
 
     let first = app.client.get(&link).send().await.expect("sent");
@@ -497,6 +502,23 @@ async fn a_provider_down_at_start_is_reported_then_used_once_back() {
     let response = Browser::new(&app.base).sign_in(&Login::user("rita")).await;
     assert!(session_cookie(&response).is_some());
     provider.stop();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn new_provider_keys_are_fetched_when_an_id_token_does_not_verify() {
+    if !common::oidc::node_available() {
+        return;
+    }
+    let port = common::oidc::free_port();
+    let provider = OidcProvider::start_on(port).expect("provider");
+    let db = TestDb::sqlite();
+    let app = app_with(&provider, &db, |_| {}).await;
+    // The provider starts again with new signing keys; Blink still holds the old ones.
+    provider.stop();
+    let _provider = OidcProvider::start_on(port).expect("provider again");
+    let response = Browser::new(&app.base).sign_in(&Login::user("uma")).await;
+    assert!(session_cookie(&response).is_some(), "{:?}", response.headers().get("location"));
     app.stop().await;
 }
 

@@ -57,7 +57,7 @@ impl Sessions {
             user_id: user_id.to_owned(),
             csrf_token: csrf.clone(),
             created_at: now,
-            expires_at: now + self.duration,
+            expires_at: now.checked_add_signed(self.duration).unwrap_or(DateTime::<Utc>::MAX_UTC),
             last_seen_at: now,
             id_token,
         };
@@ -99,7 +99,8 @@ impl Sessions {
     }
 
     fn is_live(&self, session: &StoredSession, now: DateTime<Utc>) -> bool {
-        session.expires_at > now && session.last_seen_at + self.idle > now
+        let idle_until = session.last_seen_at.checked_add_signed(self.idle).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        session.expires_at > now && idle_until > now
     }
 
     /// How long a store may keep the session unused: the idle timeout, or less when its absolute end is nearer.

@@ -9,6 +9,7 @@
 // The interaction URL serves a real HTML login page: "Username" (id="login"; it becomes the account id and `sub`),
 // optional "Name", "Email" and "Groups" (comma-separated, released as the `groups` claim), and a "Sign in" button.
 // Tests may post the same form directly (the scripted path). Consent is given automatically.
+import crypto from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -19,6 +20,11 @@ if (!Number.isInteger(port) || port <= 0) {
   process.exit(2);
 }
 const issuer = `http://127.0.0.1:${port}`;
+
+// A signing key of this process's own, so a restarted provider has rotated its keys (the package's built-in
+// development key never changes).
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' };
 
 // What each username last signed in with: their claims.
 const accounts = new Map();
@@ -56,6 +62,7 @@ const provider = new Provider(issuer, {
     rpInitiatedLogout: { enabled: true },
   },
   cookies: { keys: ['blink-tests-only-cookie-key'] },
+  jwks: { keys: [signingKey] },
   pkce: { required: () => true },
 });
 provider.proxy = false;
