@@ -506,6 +506,19 @@ async fn a_provider_down_at_start_is_reported_then_used_once_back() {
 }
 
 #[tokio::test]
+async fn a_provider_gone_during_the_sign_in_says_provider_down() {
+    let Some(provider) = OidcProvider::start() else { return };
+    let db = TestDb::sqlite();
+    let app = app_with(&provider, &db, |_| {}).await;
+    let mut browser = Browser::new(&app.base);
+    let callback = browser.sign_in_at_provider(None, &Login::user("vera")).await;
+    provider.stop();
+    let response = browser.get(&callback).await;
+    assert_eq!(location(&response), "/app/sign-in?problem=provider-down");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn new_provider_keys_are_fetched_when_an_id_token_does_not_verify() {
     if !common::oidc::node_available() {
         return;

@@ -265,10 +265,14 @@ impl Provider {
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|error| OidcError::Rejected(format!("the provider has no token endpoint: {error}")))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
-        let response = request
-            .request_async(&self.http)
-            .await
-            .map_err(|error| OidcError::Rejected(format!("the code exchange failed: {}", error_chain(&error))))?;
+        let response = request.request_async(&self.http).await.map_err(|error| {
+            let text = format!("the code exchange failed: {}", error_chain(&error));
+            match error {
+                // The provider did not answer: down, not a refusal.
+                openidconnect::RequestTokenError::Request(_) => OidcError::Unavailable(text),
+                _ => OidcError::Rejected(text),
+            }
+        })?;
         let nonce = Nonce::new(nonce.to_owned());
         match verify(&discovered.client, &response, &nonce) {
             Ok(login) => Ok(login),
