@@ -76,6 +76,12 @@ async fn a_login_link_signs_in_once_on(db: &TestDb) {
     assert_eq!(location_of(&again), "/app/sign-in?problem=link-invalid");
     assert!(session_cookie(&again).is_none());
 
+    // Signing in again ends the session the browser had.
+    let relink = login_link(&app, None).await;
+    let second = app.client.get(&relink).header("cookie", &pair).send().await.expect("sent");
+    assert!(session_cookie(&second).is_some());
+    assert_eq!(whoami(&app, &pair).await, Err(401), "the previous session ended");
+
     let unknown = app.get("/auth/link/not-a-real-token").await;
     assert_eq!(location_of(&unknown), "/app/sign-in?problem=link-invalid");
     app.stop().await;

@@ -63,7 +63,7 @@ async fn callback(Data(state): Data<&AppState>, Query(query): Query<CallbackQuer
     // The sign-in is over either way: its cookie goes.
     let clear_binding = sessions::cookie(LOGIN_COOKIE, "", "/auth", 0, state.sign_on.secure_cookies());
     let response = match result {
-        Ok(signed_in) => signed_in_response(state, &signed_in),
+        Ok(signed_in) => signed_in_response(state, req, &signed_in).await,
         Err(error) => refused(error),
     };
     with_cookies(response, &[clear_binding])
@@ -71,9 +71,9 @@ async fn callback(Data(state): Data<&AppState>, Query(query): Query<CallbackQuer
 
 /// `GET /auth/link/TOKEN`: a login link from `blink users login-link`, good once.
 #[handler]
-async fn link(Data(state): Data<&AppState>, Path(token): Path<String>) -> Response {
+async fn link(Data(state): Data<&AppState>, Path(token): Path<String>, req: &Request) -> Response {
     match state.sign_on.redeem_link(&token).await {
-        Ok(signed_in) => signed_in_response(state, &signed_in),
+        Ok(signed_in) => signed_in_response(state, req, &signed_in).await,
         Err(error) => refused(error),
     }
 }
@@ -115,7 +115,14 @@ async fn sign_out(state: &AppState, req: &Request) -> Response {
     with_cookies(see_other(&location), &[sessions::clear_cookie(state.sign_on.secure_cookies())])
 }
 
-fn signed_in_response(state: &AppState, signed_in: &SignedIn) -> Response {
+/// Sets the new session's cookie, ending the session the browser had before (if any), so no session id chosen
+/// or seen before the sign-in outlives it.
+async fn signed_in_response(state: &AppState, req: &Request, signed_in: &SignedIn) -> Response {
+    if let Some(previous) = cookie_header(req).and_then(sessions::cookie_value)
+        && let Err(error) = state.sign_on.sessions().end(previous).await
+    {
+        tracing::warn!(%error, "cannot end the previous session at sign-in");
+    }
     let session = &signed_in.session;
     let cookie = sessions::set_cookie(&session.cookie_value, session.expires_at, state.sign_on.secure_cookies());
     with_cookies(see_other(&signed_in.next), &[cookie])
