@@ -100,6 +100,7 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
         links,
         users: UserService::new(Arc::new(store.clone())),
         authenticator,
+        tokens: crate::auth::TokenService::new(Arc::new(store.clone())),
         redirects,
         plugins,
         clicks,

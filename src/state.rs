@@ -6,7 +6,7 @@ use std::sync::Arc;
 use poem::http::HeaderName;
 
 use crate::analytics::ClickStream;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, TokenService};
 use crate::cache::RedirectCache;
 use crate::config::Config;
 use crate::links::LinkService;
@@ -30,6 +30,8 @@ pub struct Shared {
     pub users: UserService,
     /// Turns `Authorization` headers and session cookies into callers.
     pub authenticator: Authenticator,
+    /// Personal API tokens and who may manage them (the admin UI's token page).
+    pub tokens: TokenService,
     /// Resolved slugs, so hot links never touch the database.
     pub redirects: RedirectCache,
     /// WebAssembly plugins: the set loaded from the configuration (empty when none is configured); SIGHUP reloads it.

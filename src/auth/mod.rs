@@ -7,6 +7,7 @@ pub mod policy;
 mod ports;
 mod scopes;
 pub mod sessions;
+pub mod token_service;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub use identity::{API_USER_ID, Caller, Credential, Identity, Role};
 pub use policy::{Action, Denied, authorize};
 pub use ports::{Account, CredentialStore, NewTokenRecord, SessionRecord, TokenRecord};
 pub use scopes::Scopes;
+pub use token_service::{TokenError, TokenRequest, TokenService};
 
 /// How stale a token's `last_used_at` may get before a request refreshes it (saves a write per request).
 const LAST_USED_GRANULARITY: Duration = Duration::from_secs(60);

@@ -8,6 +8,7 @@ pub mod middleware;
 mod pages;
 pub mod problem;
 mod redirect;
+pub mod ui;
 
 use futures_util::TryFutureExt as _;
 use futures_util::future::Either;
@@ -19,7 +20,7 @@ use middleware::Guard;
 /// Top-level namespaces that later versions serve (the admin UI, sign-on and metrics). They are
 /// reserved now so no brand slug is created that those routes would later hide; each moves into [`routes`]
 /// when it is built.
-const RESERVED_FOR_UPCOMING_ROUTES: &[&str] = &["app", "auth", "metrics"];
+const RESERVED_FOR_UPCOMING_ROUTES: &[&str] = &["auth", "metrics"];
 
 /// Blink's own routes, each behind the guard (caller and rate limits), recording their first path segment.
 struct Routes {
@@ -71,7 +72,6 @@ impl Routes {
     }
 
     /// A namespace of HTML pages and forms, whose handlers check the CSRF token in the form ([`Guard::forms`]).
-    #[allow(dead_code)] // the admin UI and sign-on nest here
     fn nest_forms<E>(mut self, path: &'static str, endpoint: E) -> Self
     where
         E: IntoEndpoint,
@@ -93,6 +93,7 @@ fn routes() -> Routes {
         .at("/favicon.ico", get(pages::favicon).head(pages::favicon))
         .at("/static/:file", get(assets::serve).head(assets::serve))
         .nest("/api", api::routes())
+        .nest_forms("/app", ui::routes())
 }
 
 /// The top-level path segments Blink serves itself, which are therefore never short links.
