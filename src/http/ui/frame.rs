@@ -41,6 +41,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// Built once: templates are parsed at first use, and a broken one fails the tests (`every_template_parses`).
 static TEMPLATE_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
+    env.set_formatter(html_formatter);
     for (name, source) in TEMPLATES {
         if let Err(error) = env.add_template(name, source) {
             tracing::error!(template = name, %error, "admin UI template does not parse");
@@ -48,6 +49,32 @@ static TEMPLATE_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env
 });
+
+/// minijinja's formatter, but escaping only what HTML needs (`& < > " '`): its default also escapes `/`, which
+/// turns every URL in a page into `&#x2f;` soup (correct, but unreadable for people and tests alike).
+fn html_formatter(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if matches!(state.auto_escape(), minijinja::AutoEscape::Html) && !value.is_safe() => {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#39;"),
+                    c => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped).map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write"))
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
 
 /// The cookie carrying a message to the next page.
 const FLASH_COOKIE: &str = "blink_flash";
@@ -249,7 +276,7 @@ fn signed_in<'c>(caller: &'c Caller, req: &Request) -> Result<&'c Identity, UiEr
         }
         _ => {
             let next = if req.method().is_safe() {
-                req.uri().path_and_query().map_or("/app", |path| path.as_str()).to_owned()
+                req.original_uri().path_and_query().map_or("/app", |path| path.as_str()).to_owned()
             } else {
                 "/app".to_owned()
             };
@@ -423,6 +450,11 @@ impl From<TokenError> for UiError {
     }
 }
 
+/// The errors of a form: one message next to `field`.
+pub fn field_errors(field: &str, message: impl Into<String>) -> Value {
+    Value::from(std::collections::BTreeMap::from([(field.to_owned(), message.into())]))
+}
+
 /// `text` as a sentence: capital first letter, full stop.
 pub fn sentence(text: &str) -> String {
     let mut chars = text.chars();
@@ -489,7 +521,10 @@ pub async fn error_pages<E: Endpoint>(endpoint: E, req: Request) -> poem::Result
 
 /// Any other `/app` path: 404 in the UI's look (after the sign-in check, so nothing is revealed to strangers).
 #[handler]
-pub fn not_found(_ui: Ui) -> poem::Result<Response> {
+pub fn not_found(req: &Request, _ui: Ui) -> poem::Result<Response> {
+    if req.original_uri().path() == "/app" {
+        return Ok(see_other("/app/links"));
+    }
     Err(UiError::NotFound("There is no page at this address.".into()).into())
 }
 

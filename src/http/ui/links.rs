@@ -9,7 +9,7 @@ use poem::web::{Path, Query};
 use poem::{Response, handler};
 use serde::{Deserialize, Serialize};
 
-use super::frame::{Flash, Posted, Ui, UiError, see_other, see_other_with, sentence};
+use super::frame::{Flash, Posted, Ui, UiError, field_errors, see_other, see_other_with, sentence};
 use super::qr;
 use crate::auth::{Action, authorize};
 use crate::links::{Created, Link, LinkChanges, LinkError, LinkMeta, LinkQuery, LinkSort, NewLink, RedirectStatus};
@@ -170,7 +170,7 @@ pub async fn shorten(ui: Ui, form: Posted) -> poem::Result<Response> {
         }
         Err(error) => match field_of(&error) {
             Some(field) => {
-                let errors = context! { ..Value::from_iter([(field, sentence(&error.to_string()))]) };
+                let errors = field_errors(field, sentence(&error.to_string()));
                 Ok(ui.render_status(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "shorten.html",
@@ -282,7 +282,7 @@ pub async fn edit(ui: Ui, Path(slug): Path<String>, form: Posted) -> poem::Resul
         cache_max_age => form.get("cache_max_age").unwrap_or_default(),
     };
     let invalid = |field: &str, message: String| {
-        let errors = context! { ..Value::from_iter([(field.to_owned(), message)]) };
+        let errors = field_errors(field, message);
         Ok(edit_page(&ui, StatusCode::UNPROCESSABLE_ENTITY, &link, submitted.clone(), errors))
     };
     let redirect_status = match form.get("redirect_status").map(str::trim) {

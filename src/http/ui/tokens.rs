@@ -9,7 +9,7 @@ use poem::web::Path;
 use poem::{Response, handler};
 use serde::Serialize;
 
-use super::frame::{Flash, Posted, Ui, UiError, see_other_with, sentence};
+use super::frame::{Flash, Posted, Ui, UiError, field_errors, see_other_with, sentence};
 use super::links::when;
 use crate::auth::token_service::status;
 use crate::auth::{TokenError, TokenRecord, TokenRequest};
@@ -115,7 +115,7 @@ pub async fn create(ui: Ui, form: Posted) -> poem::Result<Response> {
                     scopes => scopes.iter().map(|scope| (*scope).to_owned()).collect::<Vec<_>>(),
                     expires => form.get("expires").unwrap_or_default().to_owned(),
                 };
-                let errors = context! { ..Value::from_iter([(field, message)]) };
+                let errors = field_errors(field, message);
                 tokens_page(&ui, StatusCode::UNPROCESSABLE_ENTITY, values, errors).await
             }
             None => Err(UiError::from(error).into()),

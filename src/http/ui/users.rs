@@ -7,7 +7,7 @@ use poem::web::{Path, Query};
 use poem::{Response, handler};
 use serde::{Deserialize, Serialize};
 
-use super::frame::{Flash, Posted, Ui, UiError, see_other_with, sentence};
+use super::frame::{Flash, Posted, Ui, UiError, field_errors, see_other_with, sentence};
 use super::links::when;
 use crate::auth::{Action, Role, authorize};
 use crate::users::{User, UserChanges, UserError, UserQuery, UserSort};
@@ -127,7 +127,7 @@ pub async fn edit(ui: Ui, Path(id): Path<String>, form: Posted) -> poem::Result<
                 UserError::Invalid { message, .. } => format!("The name {message}."),
                 other => sentence(&other.to_string()),
             };
-            let errors = context! { ..Value::from_iter([(field, message)]) };
+            let errors = field_errors(field, message);
             let name = form.get("name").unwrap_or(user.name.as_deref().unwrap_or_default()).to_owned();
             Ok(user_page(&ui, StatusCode::UNPROCESSABLE_ENTITY, &user, &name, errors))
         }
