@@ -73,6 +73,8 @@ pub struct TokenSpec {
     scopes: String,
     name: String,
     expires_at: Option<DateTime<Utc>>,
+    /// When it was checked: the token's creation time, so a lifetime of "90 days" is exactly that.
+    now: DateTime<Utc>,
 }
 
 impl TokenRequest {
@@ -88,7 +90,7 @@ impl TokenRequest {
         if name.chars().any(char::is_control) {
             return Err(TokenError::Name("must not contain control characters"));
         }
-        Ok(TokenSpec { scopes, name: name.to_owned(), expires_at })
+        Ok(TokenSpec { scopes, name: name.to_owned(), expires_at, now })
     }
 }
 
@@ -155,7 +157,7 @@ impl TokenService {
             token_hash: &token.hash,
             scopes: &spec.scopes,
             expires_at: spec.expires_at,
-            now: Utc::now(),
+            now: spec.now,
         };
         let record = self.store.insert_token(&record).await?;
         tracing::info!(token.id = record.id, user.id = %owner, by = %identity.user_id, "created API token");
