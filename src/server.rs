@@ -111,6 +111,7 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
         users: UserService::new(Arc::new(store.clone())).with_sessions(sessions),
         authenticator,
         sign_on,
+        tokens: crate::auth::TokenService::new(Arc::new(store.clone())),
         redirects,
         plugins,
         clicks,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use poem::http::HeaderName;
 
 use crate::analytics::ClickStream;
-use crate::auth::{Authenticator, SignOn};
+use crate::auth::{Authenticator, SignOn, TokenService};
 use crate::cache::RedirectCache;
 use crate::config::Config;
 use crate::links::LinkService;
@@ -33,6 +33,8 @@ pub struct Shared {
     /// Signing in and out of the admin UI (identity provider, login links, sessions); `status()` for the sign-in
     /// page and `/readyz`.
     pub sign_on: SignOn,
+    /// Personal API tokens and who may manage them (the admin UI's token page).
+    pub tokens: TokenService,
     /// Resolved slugs, so hot links never touch the database.
     pub redirects: RedirectCache,
     /// WebAssembly plugins: the set loaded from the configuration (empty when none is configured); SIGHUP reloads it.

@@ -11,6 +11,7 @@ mod ports;
 mod scopes;
 pub mod secret_key;
 pub mod sessions;
+pub mod token_service;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use ports::{
 };
 pub use scopes::Scopes;
 pub use sessions::Sessions;
+pub use token_service::{TokenError, TokenRequest, TokenService};
 
 /// How stale a token's `last_used_at` may get before a request refreshes it (saves a write per request).
 const LAST_USED_GRANULARITY: Duration = Duration::from_secs(60);

@@ -1,12 +1,13 @@
 //! `blink tokens …`: create, list and revoke personal API tokens from a shell.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::links::Format;
-use crate::auth::tokens;
-use crate::auth::{CredentialStore, NewTokenRecord, TokenRecord};
-use crate::config::HumanDuration;
+use crate::auth::token_service::{CreatedToken, Revoked, status};
+use crate::auth::{Caller, TokenError, TokenRecord, TokenRequest, TokenService};
 use crate::store::Store;
 use crate::users::UserStore;
 
@@ -59,16 +60,6 @@ fn output(token: &TokenRecord, now: DateTime<Utc>) -> TokenOutput<'_> {
     }
 }
 
-fn status(token: &TokenRecord, now: DateTime<Utc>) -> &'static str {
-    if token.revoked_at.is_some() {
-        "revoked"
-    } else if token.is_active(now) {
-        "active"
-    } else {
-        "expired"
-    }
-}
-
 fn json(value: &impl Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
@@ -77,22 +68,25 @@ fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn expires_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let duration = text.parse::<HumanDuration>().map_err(|error| format!("--expires: {error}"))?.get();
-    if duration.is_zero() {
-        return Err(format!("--expires `{text}` is no time at all: give how long the token should work"));
+/// A token error as the command line words it (options named as typed).
+fn message(error: TokenError) -> String {
+    match error {
+        TokenError::Expiry(error) => format!("--expires: {error}"),
+        TokenError::NoTime(text) => {
+            format!("--expires `{text}` is no time at all: give how long the token should work")
+        }
+        TokenError::TooFar(text) => format!("--expires `{text}` is too far in the future"),
+        TokenError::Name(problem) => format!("--name {problem}"),
+        other => other.to_string(),
     }
-    TimeDelta::from_std(duration)
-        .ok()
-        .and_then(|delta| now.checked_add_signed(delta))
-        .ok_or_else(|| format!("--expires `{text}` is too far in the future"))
 }
 
 /// `blink tokens create --user ID --scopes "link:* user:read" [--name N] [--expires "90 days"] [--create-user]`.
 pub async fn create(store: &Store, request: CreateToken, format: Format) -> Result<String, String> {
     let now = Utc::now();
-    let scopes = tokens::validate_scopes(&request.scopes)?.join(" ");
-    let expires_at = request.expires.as_deref().map(|text| expires_at(text, now)).transpose()?;
+    let spec = TokenRequest { scopes: request.scopes, name: request.name, expires: request.expires }
+        .check(DEFAULT_NAME, now)
+        .map_err(message)?;
     let user = match store.user(&request.user).await.map_err(|error| error.to_string())? {
         Some(user) => user,
         None if request.create_user => {
@@ -109,17 +103,8 @@ pub async fn create(store: &Store, request: CreateToken, format: Format) -> Resu
     if user.deactivated {
         return Err(format!("user `{}` is deactivated, so a token for it would not work", user.id));
     }
-    let token = tokens::generate();
-    let record = NewTokenRecord {
-        user_id: &user.id,
-        name: request.name.as_deref().unwrap_or(DEFAULT_NAME),
-        token_prefix: &token.prefix,
-        token_hash: &token.hash,
-        scopes: &scopes,
-        expires_at,
-        now,
-    };
-    let created = store.insert_token(&record).await.map_err(|error| error.to_string())?;
+    let CreatedToken { plain, record: created } =
+        service(store).create(&Caller::operator(), &user.id, spec).await.map_err(message)?;
     let warning = "copy the token now: it is not stored and will not be shown again";
     Ok(match format {
         Format::Json => {
@@ -130,17 +115,21 @@ pub async fn create(store: &Store, request: CreateToken, format: Format) -> Resu
                 #[serde(flatten)]
                 record: TokenOutput<'a>,
             }
-            json(&Created { token: &token.plain, warning, record: output(&created, now) })
+            json(&Created { token: &plain, warning, record: output(&created, now) })
         }
         Format::Text => {
             let expiry =
                 created.expires_at.map_or_else(|| "never expires".to_owned(), |at| format!("expires {}", time(at)));
             format!(
                 "{}\ntoken {} ({}) for user `{}`, scopes {}, {expiry}\nwarning: {warning}",
-                token.plain, created.id, created.name, created.user_id, created.scopes
+                plain, created.id, created.name, created.user_id, created.scopes
             )
         }
     })
+}
+
+fn service(store: &Store) -> TokenService {
+    TokenService::new(Arc::new(store.clone()))
 }
 
 /// `blink tokens list [--user ID]`.
@@ -150,7 +139,7 @@ pub async fn list(store: &Store, user: Option<String>, format: Format) -> Result
     {
         return Err(format!("no user has the id `{user}`"));
     }
-    let found = store.list_tokens(user.as_deref()).await.map_err(|error| error.to_string())?;
+    let found = service(store).list(&Caller::operator(), user.as_deref()).await.map_err(message)?;
     let now = Utc::now();
     Ok(match format {
         Format::Json => json(&found.iter().map(|token| output(token, now)).collect::<Vec<_>>()),
@@ -199,9 +188,7 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
 /// `blink tokens revoke ID`: revoking a revoked token again changes nothing and succeeds.
 pub async fn revoke(store: &Store, id: i64, format: Format) -> Result<String, String> {
     let now = Utc::now();
-    let error = |error: crate::storage::StorageError| error.to_string();
-    let newly = store.revoke_token(id, now).await.map_err(error)?;
-    let token = store.token(id).await.map_err(error)?.ok_or_else(|| format!("no token has the id {id}"))?;
+    let Revoked { record: token, newly } = service(store).revoke(&Caller::operator(), id).await.map_err(message)?;
     Ok(match format {
         Format::Json => {
             #[derive(Serialize)]

@@ -5,6 +5,7 @@
 
 use std::sync::LazyLock;
 
+use base64::Engine as _;
 use poem::http::StatusCode;
 use poem::http::header::CACHE_CONTROL;
 use poem::web::Path;
@@ -20,11 +21,19 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const HASH_CHARS: usize = 16;
 
 /// Files from the repository's `assets/` directory, by name.
-const OWN_FILES: &[(&str, &str)] =
-    &[("blink.css", include_str!("../../assets/blink.css")), ("api-docs.js", include_str!("../../assets/api-docs.js"))];
+const OWN_FILES: &[(&str, &str)] = &[
+    ("blink.css", include_str!("../../assets/blink.css")),
+    ("api-docs.js", include_str!("../../assets/api-docs.js")),
+    ("app.css", include_str!("../../assets/app.css")),
+    ("app.js", include_str!("../../assets/app.js")),
+];
 
 /// The stylesheet of Blink's own pages.
 pub const STYLESHEET: &str = "blink.css";
+/// The admin UI's stylesheet.
+pub const UI_STYLESHEET: &str = "app.css";
+/// The admin UI's script: the copy buttons, nothing a page needs to work.
+pub const UI_SCRIPT: &str = "app.js";
 /// Swagger UI's script (from poem-openapi).
 pub const SWAGGER_UI_JS: &str = "swagger-ui-bundle.js";
 /// Swagger UI's stylesheet (from poem-openapi).
@@ -41,6 +50,8 @@ struct Asset {
     /// `/static/` + `file`.
     url: String,
     content_type: &'static str,
+    /// Subresource integrity: `sha256-` and the base64 digest.
+    integrity: String,
     body: String,
 }
 
@@ -54,13 +65,15 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
 
 impl Asset {
     fn new(name: &'static str, body: String) -> Self {
-        let mut hash = format!("{:x}", Sha256::digest(body.as_bytes()));
+        let digest = Sha256::digest(body.as_bytes());
+        let integrity = format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(digest));
+        let mut hash = format!("{digest:x}");
         hash.truncate(HASH_CHARS);
         let file = match name.rsplit_once('.') {
             Some((stem, extension)) => format!("{stem}.{hash}.{extension}"),
             None => format!("{name}.{hash}"),
         };
-        Self { name, url: format!("/static/{file}"), file, content_type: content_type(name), body }
+        Self { name, url: format!("/static/{file}"), file, content_type: content_type(name), integrity, body }
     }
 }
 
@@ -68,6 +81,11 @@ impl Asset {
 /// `None` when there is no such asset.
 pub fn url(name: &str) -> Option<&'static str> {
     ASSETS.iter().find(|asset| asset.name == name).map(|asset| asset.url.as_str())
+}
+
+/// The subresource integrity of the asset `name` (`sha256-…`), for `<script integrity>`.
+pub fn integrity(name: &str) -> Option<&'static str> {
+    ASSETS.iter().find(|asset| asset.name == name).map(|asset| asset.integrity.as_str())
 }
 
 /// Hashes every asset now, so the first page view does not pay for it.
@@ -123,7 +141,7 @@ mod tests {
 
     #[test]
     fn every_asset_has_a_hashed_url() {
-        for name in [STYLESHEET, SWAGGER_UI_JS, SWAGGER_UI_CSS, API_DOCS_JS] {
+        for name in [STYLESHEET, SWAGGER_UI_JS, SWAGGER_UI_CSS, API_DOCS_JS, UI_STYLESHEET, UI_SCRIPT] {
             let url = url(name).unwrap_or_else(|| panic!("{name} is missing"));
             let (stem, extension) = name.rsplit_once('.').expect("an extension");
             let hash = url

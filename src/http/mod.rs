@@ -9,6 +9,7 @@ pub mod middleware;
 mod pages;
 pub mod problem;
 mod redirect;
+pub mod ui;
 
 use futures_util::TryFutureExt as _;
 use futures_util::future::Either;
@@ -20,7 +21,7 @@ use middleware::Guard;
 /// Top-level namespaces that later versions serve (the admin UI, sign-on and metrics). They are
 /// reserved now so no brand slug is created that those routes would later hide; each moves into [`routes`]
 /// when it is built.
-const RESERVED_FOR_UPCOMING_ROUTES: &[&str] = &["app", "metrics"];
+const RESERVED_FOR_UPCOMING_ROUTES: &[&str] = &["metrics"];
 
 /// Blink's own routes, each behind the guard (caller and rate limits), recording their first path segment.
 struct Routes {
@@ -94,6 +95,7 @@ fn routes() -> Routes {
         .at("/static/:file", get(assets::serve).head(assets::serve))
         .nest("/api", api::routes())
         .nest_forms("/auth", auth::routes())
+        .nest_forms("/app", ui::routes())
 }
 
 /// The top-level path segments Blink serves itself, which are therefore never short links.

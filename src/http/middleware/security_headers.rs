@@ -12,23 +12,36 @@ use crate::config::Config;
 pub const DOCUMENT_CSP: &str =
     "default-src 'self'; base-uri 'self'; frame-ancestors 'self'; object-src 'none'; form-action 'self'";
 
-const DOCUMENT_HEADERS: [(HeaderName, &str); 5] = [
+const DOCUMENT_HEADERS: [(HeaderName, &str); 4] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
     (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
     (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
-    (header::CONTENT_SECURITY_POLICY, DOCUMENT_CSP),
 ];
+
+/// [`DOCUMENT_CSP`], letting forms go to the identity provider's origin too: the sign-out form's answer redirects
+/// there (its `end_session_endpoint`), and browsers apply `form-action` to a form's redirects.
+fn document_csp(config: &Config) -> HeaderValue {
+    let provider = config.oidc.issuer_url.as_deref().and_then(|issuer| url::Url::parse(issuer).ok());
+    let origin =
+        provider.map(|url| url.origin()).filter(url::Origin::is_tuple).map(|origin| origin.ascii_serialization());
+    let policy = match origin {
+        Some(origin) => format!("{DOCUMENT_CSP} {origin}"),
+        None => DOCUMENT_CSP.to_owned(),
+    };
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static(DOCUMENT_CSP))
+}
 
 /// The security headers for `config` (HSTS only when Blink is served over HTTPS).
 pub struct SecurityHeaders {
     hsts: bool,
+    csp: HeaderValue,
 }
 
 impl SecurityHeaders {
     /// Headers as `config` calls for.
     pub fn new(config: &Config) -> Self {
-        Self { hsts: config.server.base_url.starts_with("https://") }
+        Self { hsts: config.server.base_url.starts_with("https://"), csp: document_csp(config) }
     }
 
     /// Adds the headers `response` calls for, keeping any the handler set itself.
@@ -44,6 +57,7 @@ impl SecurityHeaders {
             for (name, value) in &DOCUMENT_HEADERS {
                 headers.entry(name.clone()).or_insert_with(|| HeaderValue::from_static(value));
             }
+            headers.entry(header::CONTENT_SECURITY_POLICY).or_insert_with(|| self.csp.clone());
         }
     }
 }
