@@ -78,54 +78,63 @@ async fn execute(url: &str, backend: Backend, statements: &[&str]) -> Result<(),
 struct Case {
     name: &'static str,
     query: LinkQuery<'static>,
+    /// Measure the page a cursor leads to: the `next` cursor of the page at this offset.
+    cursor_at: Option<i64>,
+}
+
+macro_rules! case {
+    { name: $name:expr, query: $query:expr $(,)? } => { Case { name: $name, query: $query, cursor_at: None } };
+    { name: $name:expr, query: $query:expr, cursor_at: $at:expr $(,)? } => {
+        Case { name: $name, query: $query, cursor_at: Some($at) }
+    };
 }
 
 fn cases() -> Vec<Case> {
     let page = |query: LinkQuery<'static>| LinkQuery { limit: 50, ..query };
     let sorted = |sort, descending| page(LinkQuery { sort, descending, ..LinkQuery::default() });
     vec![
-        Case { name: "first page", query: page(LinkQuery::default()) },
-        Case { name: "deep page (offset 50,000)", query: page(LinkQuery { offset: 50_000, ..LinkQuery::default() }) },
-        Case { name: "last page (offset 99,950)", query: page(LinkQuery { offset: 99_950, ..LinkQuery::default() }) },
-        Case {
+        case! { name: "first page", query: page(LinkQuery::default()) },
+        case! { name: "deep page (offset 50,000)", query: page(LinkQuery { offset: 50_000, ..LinkQuery::default() }) },
+        case! { name: "last page (offset 99,950)", query: page(LinkQuery { offset: 99_950, ..LinkQuery::default() }) },
+        case! {
             name: "search url, 1 match",
             query: page(LinkQuery { search: Some("articles/77777?"), ..Default::default() }),
         },
-        Case {
+        case! {
             name: "search title, 1 match",
             query: page(LinkQuery { search: Some("NUMBER 4242 ("), ..Default::default() }),
         },
-        Case {
+        case! {
             name: "search slug, 1 match",
             query: page(LinkQuery { search: Some("brand-4242"), ..Default::default() }),
         },
-        Case {
+        case! {
             name: "search word, 7.7k matches",
             query: page(LinkQuery { search: Some("Kilo"), ..Default::default() }),
         },
-        Case { name: "search, all match", query: page(LinkQuery { search: Some("example"), ..Default::default() }) },
-        Case { name: "search, no match", query: page(LinkQuery { search: Some("zzzz"), ..Default::default() }) },
-        Case { name: "mine", query: page(LinkQuery { creator_id: Some(MINE), ..Default::default() }) },
-        Case {
+        case! { name: "search, all match", query: page(LinkQuery { search: Some("example"), ..Default::default() }) },
+        case! { name: "search, no match", query: page(LinkQuery { search: Some("zzzz"), ..Default::default() }) },
+        case! { name: "mine", query: page(LinkQuery { creator_id: Some(MINE), ..Default::default() }) },
+        case! {
             name: "mine, deep (offset 4,000)",
             query: page(LinkQuery { creator_id: Some(MINE), offset: 4_000, ..Default::default() }),
         },
-        Case {
+        case! {
             name: "mine + search word",
             query: page(LinkQuery { creator_id: Some(MINE), search: Some("kilo"), ..Default::default() }),
         },
-        Case { name: "sort id asc", query: sorted(LinkSort::Id, false) },
-        Case { name: "sort createdAt desc", query: sorted(LinkSort::CreatedAt, true) },
-        Case { name: "sort createdAt asc", query: sorted(LinkSort::CreatedAt, false) },
-        Case { name: "sort updatedAt desc", query: sorted(LinkSort::UpdatedAt, true) },
-        Case { name: "sort originalUrl asc", query: sorted(LinkSort::OriginalUrl, false) },
-        Case { name: "sort hash asc", query: sorted(LinkSort::Brand, false) },
-        Case { name: "sort hash desc", query: sorted(LinkSort::Brand, true) },
-        Case {
+        case! { name: "sort id asc", query: sorted(LinkSort::Id, false) },
+        case! { name: "sort createdAt desc", query: sorted(LinkSort::CreatedAt, true) },
+        case! { name: "sort createdAt asc", query: sorted(LinkSort::CreatedAt, false) },
+        case! { name: "sort updatedAt desc", query: sorted(LinkSort::UpdatedAt, true) },
+        case! { name: "sort originalUrl asc", query: sorted(LinkSort::OriginalUrl, false) },
+        case! { name: "sort hash asc", query: sorted(LinkSort::Brand, false) },
+        case! { name: "sort hash desc", query: sorted(LinkSort::Brand, true) },
+        case! {
             name: "mine, sort createdAt desc",
             query: page(LinkQuery { creator_id: Some(MINE), sort: LinkSort::CreatedAt, ..Default::default() }),
         },
-        Case {
+        case! {
             name: "mine, sort originalUrl asc",
             query: page(LinkQuery {
                 creator_id: Some(MINE),
@@ -134,7 +143,33 @@ fn cases() -> Vec<Case> {
                 ..Default::default()
             }),
         },
-        Case {
+        case! { name: "deep page (cursor at 50,000)", query: page(LinkQuery::default()), cursor_at: 50_000 },
+        case! { name: "last page (cursor at 99,950)", query: page(LinkQuery::default()), cursor_at: 99_950 },
+        case! {
+            name: "mine, deep (cursor at 4,000)",
+            query: page(LinkQuery { creator_id: Some(MINE), ..Default::default() }),
+            cursor_at: 4_000,
+        },
+        case! {
+            name: "sort updatedAt, cursor at 50,000",
+            query: page(LinkQuery { sort: LinkSort::UpdatedAt, ..Default::default() }),
+            cursor_at: 50_000,
+        },
+        case! {
+            name: "sort hash asc, cursor at 50,000",
+            query: sorted(LinkSort::Brand, false),
+            cursor_at: 50_000,
+        },
+        case! {
+            name: "search word, cursor at 5,000",
+            query: page(LinkQuery { search: Some("Kilo"), ..Default::default() }),
+            cursor_at: 5_000,
+        },
+        case! {
+            name: "search, all match, count ≤ 10,000",
+            query: page(LinkQuery { search: Some("example"), count_limit: Some(10_000), ..Default::default() }),
+        },
+        case! {
             name: "sort updatedAt, offset 50,000",
             query: page(LinkQuery { sort: LinkSort::UpdatedAt, offset: 50_000, ..Default::default() }),
         },
@@ -167,7 +202,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         println!("{backend}: {links} links, {calls} calls per case after 5 warm-up calls; server time per call");
         println!("{:34} {:>9} {:>9} {:>9} {:>7}", "case", "p50 ms", "p95 ms", "max ms", "rows");
-        for case in cases() {
+        for mut case in cases() {
+            if let Some(offset) = case.cursor_at {
+                let at = LinkQuery { offset, ..case.query.clone() };
+                case.query.cursor = app.state.links.page(&caller, &at).await?.next;
+            }
             let mut samples = Vec::with_capacity(calls);
             let mut rows = 0;
             for call in 0..calls + 5 {

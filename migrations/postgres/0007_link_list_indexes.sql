@@ -6,13 +6,16 @@
 -- key and id") read 50 index entries instead of sorting every link. The id breaks ties in the sort key.
 CREATE INDEX IF NOT EXISTS links_created_at_id_index ON links (created_at, id);
 CREATE INDEX IF NOT EXISTS links_updated_at_id_index ON links (updated_at, id);
+-- Most links have no brand slug: sorted by slug they are listed by id, which the unique index on `hash` alone
+-- cannot give in order (SQLite's indexes end in the rowid; PostgreSQL's do not).
+CREATE INDEX IF NOT EXISTS links_hash_id_index ON links (hash, id);
 -- The same orders within one creator's links (the list's "mine" filter). `original_url` and `hash` are unique,
--- so they need no tie-breaker.
+-- so they need no tie-breaker, except among the many links without a brand slug (`hash` NULL), listed by id.
 CREATE INDEX IF NOT EXISTS links_creator_id_id_index ON links (creator_id, id);
 CREATE INDEX IF NOT EXISTS links_creator_created_at_index ON links (creator_id, created_at, id);
 CREATE INDEX IF NOT EXISTS links_creator_updated_at_index ON links (creator_id, updated_at, id);
 CREATE INDEX IF NOT EXISTS links_creator_original_url_index ON links (creator_id, original_url);
-CREATE INDEX IF NOT EXISTS links_creator_hash_index ON links (creator_id, hash);
+CREATE INDEX IF NOT EXISTS links_creator_hash_index ON links (creator_id, hash, id);
 
 -- Substring search (`ILIKE '%term%'`) over the URL, the brand slug and the title, from trigram indexes. pg_trgm
 -- ships with PostgreSQL and is a trusted extension since 13, so a database owner may create it; where the role

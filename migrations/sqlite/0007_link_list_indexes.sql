@@ -6,12 +6,12 @@
 CREATE INDEX links_created_at_id_index ON links (created_at, id);
 CREATE INDEX links_updated_at_id_index ON links (updated_at, id);
 -- The same orders within one creator's links (the list's "mine" filter). `original_url` and `hash` are unique,
--- so they need no tie-breaker.
+-- so they need no tie-breaker, except among the many links without a brand slug (`hash` NULL), listed by id.
 CREATE INDEX links_creator_id_id_index ON links (creator_id, id);
 CREATE INDEX links_creator_created_at_index ON links (creator_id, created_at, id);
 CREATE INDEX links_creator_updated_at_index ON links (creator_id, updated_at, id);
 CREATE INDEX links_creator_original_url_index ON links (creator_id, original_url);
-CREATE INDEX links_creator_hash_index ON links (creator_id, hash);
+CREATE INDEX links_creator_hash_index ON links (creator_id, hash, id);
 
 -- Substring search over the URL, the brand slug and the title: a trigram full-text table, so "%term%" is an
 -- index lookup rather than a scan that parses every link's JSON. Contentless (the text stays in `links`); the
