@@ -5,7 +5,6 @@ mod common;
 
 use blink::auth::Role;
 use blink::config::Config;
-use blink::users::UserStore;
 use chrono::Utc;
 use common::{TestApp, TestDb, every_backend};
 use reqwest::{Method, StatusCode};
