@@ -78,9 +78,9 @@ pub enum LinkSort {
 }
 
 /// How to page, sort and filter a listing.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LinkQuery<'a> {
-    /// Substring matched against the URL, the brand slug and the title.
+    /// Substring matched against the URL, the brand slug and the title, case-insensitively.
     pub search: Option<&'a str>,
     /// Only links made by this user.
     pub creator_id: Option<&'a str>,
@@ -89,13 +89,83 @@ pub struct LinkQuery<'a> {
     pub sort: LinkSort,
     pub descending: bool,
     pub limit: i64,
+    /// Links to skip; ignored when `cursor` is set. Deep offsets cost time in proportion to the offset, so
+    /// pages after the first few should come from a cursor.
     pub offset: i64,
+    /// The page next to the link a cursor was made for ([`LinkPage::next`], [`LinkPage::previous`]): found by its
+    /// sort key, so it costs the same on every page and a link added meanwhile shifts nothing.
+    pub cursor: Option<LinkCursor>,
+    /// Count matching links only up to this many, then report [`LinkTotal::MoreThan`]; `None` counts them all.
+    /// Counting is the costly part of a broad search's first page.
+    pub count_limit: Option<i64>,
 }
 
 impl Default for LinkQuery<'_> {
     fn default() -> Self {
-        Self { search: None, creator_id: None, ids: None, sort: LinkSort::Id, descending: true, limit: 50, offset: 0 }
+        Self {
+            search: None,
+            creator_id: None,
+            ids: None,
+            sort: LinkSort::Id,
+            descending: true,
+            limit: 50,
+            offset: 0,
+            cursor: None,
+            count_limit: None,
+        }
     }
+}
+
+/// A sort column's value in a cursor (`None` in [`LinkCursor::key`] stands for NULL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// `original_url` or the brand slug.
+    Text(String),
+    /// `created_at` or `updated_at`.
+    Time(DateTime<Utc>),
+}
+
+/// A position in a listing: the sort key and id of one link, and which side of it the page lies on. Made by the
+/// link service from a page's first or last link; clients see it only encoded ([`LinkCursor::encode`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkCursor {
+    /// The order the cursor belongs to; a cursor used with another order is refused.
+    pub sort: LinkSort,
+    pub descending: bool,
+    /// The link's value of the sort column (unused when sorting by id).
+    pub key: Option<SortKey>,
+    /// The link's id, which breaks ties.
+    pub id: i64,
+    /// The page ends just before the link (a "previous" page), else it starts just after it.
+    pub backwards: bool,
+}
+
+/// How many links match a listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkTotal {
+    /// Exactly this many.
+    Exact(i64),
+    /// More than this many (the query's [`LinkQuery::count_limit`]); shown as "10,000+", say.
+    MoreThan(i64),
+}
+
+impl LinkTotal {
+    /// The count, or the limit it exceeds.
+    pub fn count(self) -> i64 {
+        match self {
+            Self::Exact(count) | Self::MoreThan(count) => count,
+        }
+    }
+}
+
+/// One page of links as the store reads it.
+#[derive(Debug)]
+pub struct LinkRows {
+    /// In the listing's order (also for a backwards page).
+    pub rows: Vec<LinkRow>,
+    /// Whether more links follow in the direction of paging: after the page, or before a backwards page.
+    pub more: bool,
+    pub total: LinkTotal,
 }
 
 /// Where links are kept. Every write is atomic and reported done only once it is durable.
@@ -109,8 +179,8 @@ pub trait LinkStore: Send + Sync {
     async fn link_by_brand(&self, brand: &str) -> Result<Option<LinkRow>, StorageError>;
     /// The link of this normalized URL.
     async fn link_by_url(&self, original_url: &str) -> Result<Option<LinkRow>, StorageError>;
-    /// One page of links, and how many match in all.
-    async fn list_links(&self, query: &LinkQuery<'_>) -> Result<(Vec<LinkRow>, i64), StorageError>;
+    /// One page of links, whether more follow, and how many match in all.
+    async fn list_links(&self, query: &LinkQuery<'_>) -> Result<LinkRows, StorageError>;
     /// Applies `patch` to link `id` at `now`; `None` when the link is gone, or when `patch.brand` is set and the
     /// link has a brand slug by now.
     async fn update_link(

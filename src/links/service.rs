@@ -13,7 +13,9 @@ use crate::storage::StorageError;
 
 use super::hooks::{HookError, LinkHooks, SlugVerdict, UrlVerdict};
 use super::model::{Link, LinkMeta, MetaError, Redirect, RedirectStatus};
-use super::ports::{LinkPatch, LinkQuery, LinkRow, LinkStore, NewLinkRow, PageError, PageReader};
+use super::ports::{
+    LinkCursor, LinkPatch, LinkQuery, LinkRow, LinkStore, LinkTotal, NewLinkRow, PageError, PageReader,
+};
 use super::slug::{SlugError, SlugRef, SlugRules};
 use super::target::{TargetError, TargetRules};
 
@@ -83,6 +85,18 @@ pub struct LinkChanges {
     pub meta: Option<LinkMeta>,
     pub redirect_status: Option<Option<RedirectStatus>>,
     pub cache_max_age: Option<Option<u32>>,
+}
+
+/// One page of a listing ([`LinkService::page`]).
+#[derive(Clone, Debug)]
+pub struct LinkPage {
+    pub links: Vec<Link>,
+    /// How many links match in all, counted up to the query's `count_limit`.
+    pub total: LinkTotal,
+    /// Where the following page starts; `None` on the last page. Pass it back as [`LinkQuery::cursor`].
+    pub next: Option<LinkCursor>,
+    /// Where the page before ends; `None` on the first page.
+    pub previous: Option<LinkCursor>,
 }
 
 /// Whether `create` made a new link or found the URL already shortened.
@@ -352,11 +366,40 @@ impl LinkService {
         }))
     }
 
-    /// Links matching `query`, with the total number that match (for paging).
+    /// Links matching `query`, with the total number that match (for paging; see [`LinkTotal::count`]).
     pub async fn list(&self, caller: &Caller, query: &LinkQuery<'_>) -> Result<(Vec<Link>, i64), LinkError> {
+        let page = self.page(caller, query).await?;
+        Ok((page.links, page.total.count()))
+    }
+
+    /// One page of links matching `query`, with cursors for the pages on either side of it.
+    pub async fn page(&self, caller: &Caller, query: &LinkQuery<'_>) -> Result<LinkPage, LinkError> {
         self.may_read(caller)?;
-        let (records, total) = self.store.list_links(query).await?;
-        Ok((records.into_iter().map(|record| self.to_link(record)).collect(), total))
+        // A cursor made for another order points nowhere in this one (the user changed the order while a cursor
+        // stayed in the address): the first page of the new order.
+        let first_page;
+        let query = match &query.cursor {
+            Some(cursor) if cursor.sort != query.sort || cursor.descending != query.descending => {
+                first_page = LinkQuery { cursor: None, offset: 0, ..query.clone() };
+                &first_page
+            }
+            _ => query,
+        };
+        let found = self.store.list_links(query).await?;
+        let backwards = query.cursor.as_ref().is_some_and(|cursor| cursor.backwards);
+        // Past the page's last link: more when the store saw more, or when this page was read backwards from a
+        // link (which lies after it). Before its first: the reverse, or anything skipped by an offset.
+        let more_after = if backwards { true } else { found.more };
+        let more_before = if backwards { found.more } else { query.cursor.is_some() || query.offset > 0 };
+        let cursor = |row: &LinkRow, backwards| LinkCursor::at(row, query.sort, query.descending, backwards);
+        let next = found.rows.last().filter(|_| more_after).map(|row| cursor(row, false));
+        let previous = found.rows.first().filter(|_| more_before).map(|row| cursor(row, true));
+        Ok(LinkPage {
+            links: found.rows.into_iter().map(|record| self.to_link(record)).collect(),
+            total: found.total,
+            next,
+            previous,
+        })
     }
 
     /// The link id an automatic slug stands for, if it is one.

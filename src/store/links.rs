@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use super::{Backend, Pool, Store, storable};
-use crate::links::{LinkPatch, LinkQuery, LinkRow, LinkSort, LinkStore, NewLinkRow};
+use crate::links::{
+    LinkCursor, LinkPatch, LinkQuery, LinkRow, LinkRows, LinkSort, LinkStore, LinkTotal, NewLinkRow, SortKey,
+};
 use crate::storage::StorageError;
 
 /// A row of `links` as the driver reads it.
@@ -120,51 +122,25 @@ impl LinkStore for Store {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn list_links(&self, query: &LinkQuery<'_>) -> Result<(Vec<LinkRow>, i64), StorageError> {
+    async fn list_links(&self, query: &LinkQuery<'_>) -> Result<LinkRows, StorageError> {
         if query.search.is_some_and(|search| !storable(search)) || query.creator_id.is_some_and(|id| !storable(id)) {
-            return Ok((Vec::new(), 0));
+            return Ok(LinkRows { rows: Vec::new(), more: false, total: LinkTotal::Exact(0) });
         }
-        let title = match self.backend() {
-            Backend::Sqlite => "json_extract(meta, '$.title')",
-            Backend::Postgres => "meta->>'title'",
+        let filter = Filter::of(self.backend(), query);
+        let limit = query.limit.max(0);
+        let (rows, more) = match &query.cursor {
+            Some(cursor) if cursor.sort == query.sort && cursor.descending == query.descending => {
+                self.rows_from_cursor(&filter, query, cursor, limit).await?
+            }
+            _ => self.rows_at_offset(&filter, query, limit).await?,
         };
-        let like = match self.backend() {
-            Backend::Sqlite => "LIKE",
-            Backend::Postgres => "ILIKE",
+        // An offset page that ends the listing says how many there are: no need to count.
+        let total = if query.cursor.is_none() && !more && (!rows.is_empty() || query.offset == 0) {
+            LinkTotal::Exact(query.offset + i64::try_from(rows.len()).unwrap_or(i64::MAX))
+        } else {
+            self.count_links(&filter, query.count_limit).await?
         };
-        // Ids are integers from the caller's parsed filter, so inlining them is safe; everything else is bound.
-        let ids = query.ids.map(|ids| {
-            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-            if list.is_empty() { " AND 1 = 0".to_owned() } else { format!(" AND id IN ({list})") }
-        });
-        let filter = format!(
-            "($1 IS NULL OR original_url {like} $1 ESCAPE '\\' OR hash {like} $1 ESCAPE '\\' OR {title} {like} $1 ESCAPE '\\')
-             AND ($2 IS NULL OR creator_id = $2){}",
-            ids.unwrap_or_default()
-        );
-        let direction = if query.descending { "DESC" } else { "ASC" };
-        let list_sql = format!(
-            "SELECT {COLUMNS} FROM links WHERE {filter} ORDER BY {} {direction}, id {direction} LIMIT $3 OFFSET $4",
-            sort_column(query.sort)
-        );
-        let count_sql = format!("SELECT COUNT(*) FROM links WHERE {filter}");
-        let pattern = query.search.map(|term| format!("%{}%", escape_like(term)));
-        let (rows, total) = on_pool!(self, pool => {
-            let rows = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(list_sql))
-                .bind(pattern.as_deref())
-                .bind(query.creator_id)
-                .bind(query.limit)
-                .bind(query.offset)
-                .fetch_all(pool)
-                .await?;
-            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-                .bind(pattern.as_deref())
-                .bind(query.creator_id)
-                .fetch_one(pool)
-                .await?;
-            (rows, total)
-        });
-        Ok((rows.into_iter().map(LinkRow::from).collect(), total))
+        Ok(LinkRows { rows, more, total })
     }
 
     #[tracing::instrument(skip(self, patch))]
@@ -216,6 +192,262 @@ impl LinkStore for Store {
             .await?
             .rows_affected());
         Ok(affected > 0)
+    }
+}
+
+/// A value bound to a listing's statement.
+#[derive(Clone, Debug)]
+enum Arg {
+    Text(String),
+    Time(DateTime<Utc>),
+    Int(i64),
+}
+
+/// Binds `$args` in order to `$query` (one expansion per driver, as `on_pool!` needs).
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Arg::Text(text) => query.bind(text.as_str()),
+                Arg::Time(at) => query.bind(*at),
+                Arg::Int(number) => query.bind(*number),
+            };
+        }
+        query
+    }};
+}
+
+/// A listing's WHERE clause: only the conditions the query sets, so PostgreSQL plans each statement for what it
+/// really filters (a `$1 IS NULL OR ...` clause would hide the indexes behind a condition it cannot fold).
+struct Filter {
+    backend: Backend,
+    conditions: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Filter {
+    fn of(backend: Backend, query: &LinkQuery<'_>) -> Self {
+        let mut filter = Self { backend, conditions: Vec::new(), args: Vec::new() };
+        if let Some(term) = query.search {
+            filter.search(term);
+        }
+        if let Some(creator) = query.creator_id {
+            let n = filter.bind(Arg::Text(creator.to_owned()));
+            filter.conditions.push(format!("creator_id = ${n}"));
+        }
+        // Ids are integers from the caller's parsed filter, so inlining them is safe.
+        if let Some(ids) = query.ids {
+            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+            filter.conditions.push(if list.is_empty() { "1 = 0".to_owned() } else { format!("id IN ({list})") });
+        }
+        filter
+    }
+
+    /// Adds `arg` and answers its placeholder number.
+    fn bind(&mut self, arg: Arg) -> usize {
+        self.args.push(arg);
+        self.args.len()
+    }
+
+    /// A case-insensitive substring of the URL, the brand slug or the title. PostgreSQL answers `ILIKE '%term%'`
+    /// from trigram indexes (migration 0007) when `pg_trgm` is installed. SQLite answers terms of three characters
+    /// or more from the `links_search` trigram table (a phrase of trigrams is an exact substring match); shorter
+    /// terms, which trigrams cannot look up, scan with `LIKE`.
+    fn search(&mut self, term: &str) {
+        if self.backend == Backend::Sqlite && term.chars().count() >= 3 {
+            let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+            let n = self.bind(Arg::Text(phrase));
+            self.conditions.push(format!("id IN (SELECT rowid FROM links_search WHERE links_search MATCH ${n})"));
+            return;
+        }
+        let (like, title) = match self.backend {
+            Backend::Sqlite => ("LIKE", "json_extract(meta, '$.title')"),
+            // The expression must read exactly as migration 0007's index on it.
+            Backend::Postgres => ("ILIKE", "(meta->>'title')"),
+        };
+        let n = self.bind(Arg::Text(format!("%{}%", escape_like(term))));
+        self.conditions.push(format!(
+            "(original_url {like} ${n} ESCAPE '\\' OR hash {like} ${n} ESCAPE '\\' OR {title} {like} ${n} ESCAPE '\\')"
+        ));
+    }
+
+    /// The WHERE clause with `extra` conditions as well.
+    fn clause(&self, extra: &[String]) -> String {
+        let all = self.conditions.iter().chain(extra).map(String::as_str).collect::<Vec<_>>();
+        if all.is_empty() { String::new() } else { format!(" WHERE {}", all.join(" AND ")) }
+    }
+}
+
+/// Whether a sort column holds a different value on every row, so that ordering by it needs no tie-breaker.
+fn unique_column(sort: LinkSort) -> bool {
+    matches!(sort, LinkSort::OriginalUrl | LinkSort::Brand)
+}
+
+/// One stretch of a listing in keyset order: the links with a value in the sort column, or those with NULL there
+/// (Node Blink left some timestamps NULL; most links have no brand slug). Each engine puts NULLs at one end.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Values,
+    Nulls,
+}
+
+impl Store {
+    /// Reads up to `limit` rows at `query.offset`, the way Node Blink's API pages.
+    async fn rows_at_offset(
+        &self,
+        filter: &Filter,
+        query: &LinkQuery<'_>,
+        limit: i64,
+    ) -> Result<(Vec<LinkRow>, bool), StorageError> {
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        let mut args = filter.args.clone();
+        args.extend([Arg::Int(limit + 1), Arg::Int(query.offset)]);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM links{} ORDER BY {} {direction}, id {direction} LIMIT ${} OFFSET ${}",
+            filter.clause(&[]),
+            sort_column(query.sort),
+            args.len() - 1,
+            args.len()
+        );
+        let mut rows = self.fetch_rows(sql, &args).await?;
+        let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok((rows, more))
+    }
+
+    /// Reads up to `limit` rows on the cursor's side of its link, by sort key: the same cost on every page. The
+    /// listing's order is the values tier then the NULLs tier, or the reverse; a page may span both.
+    async fn rows_from_cursor(
+        &self,
+        filter: &Filter,
+        query: &LinkQuery<'_>,
+        cursor: &LinkCursor,
+        limit: i64,
+    ) -> Result<(Vec<LinkRow>, bool), StorageError> {
+        // Reading backwards is reading forwards in the reversed order.
+        let descending = query.descending != cursor.backwards;
+        // SQLite sorts NULL first, PostgreSQL last (in ascending order).
+        let nulls_first = match self.backend() {
+            Backend::Sqlite => !descending,
+            Backend::Postgres => descending,
+        };
+        let tiers: &[Tier] = match (query.sort, nulls_first) {
+            (LinkSort::Id, _) => &[Tier::Values],
+            (_, true) => &[Tier::Nulls, Tier::Values],
+            (_, false) => &[Tier::Values, Tier::Nulls],
+        };
+        let start = if query.sort != LinkSort::Id && cursor.key.is_none() { Tier::Nulls } else { Tier::Values };
+        let wanted = usize::try_from(limit).unwrap_or(usize::MAX).saturating_add(1);
+        let mut rows = Vec::new();
+        let tiers = tiers.iter().skip_while(|tier| **tier != start);
+        for (n, tier) in tiers.enumerate() {
+            if rows.len() >= wanted {
+                break;
+            }
+            let remaining = i64::try_from(wanted - rows.len()).unwrap_or(i64::MAX);
+            let from = if n == 0 { Some(cursor) } else { None };
+            rows.extend(self.tier_rows(filter, query.sort, descending, *tier, from, remaining).await?);
+        }
+        let more = rows.len() >= wanted;
+        rows.truncate(wanted - 1);
+        if cursor.backwards {
+            rows.reverse();
+        }
+        Ok((rows, more))
+    }
+
+    /// Up to `limit` rows of one tier in keyset order, after `from` when given.
+    async fn tier_rows(
+        &self,
+        filter: &Filter,
+        sort: LinkSort,
+        descending: bool,
+        tier: Tier,
+        from: Option<&LinkCursor>,
+        limit: i64,
+    ) -> Result<Vec<LinkRow>, StorageError> {
+        let column = sort_column(sort);
+        let (direction, beyond) = if descending { ("DESC", "<") } else { ("ASC", ">") };
+        let mut args = filter.args.clone();
+        let mut extra = Vec::new();
+        let order = match tier {
+            Tier::Nulls => {
+                extra.push(format!("{column} IS NULL"));
+                if let Some(cursor) = from {
+                    args.push(Arg::Int(cursor.id));
+                    extra.push(format!("id {beyond} ${}", args.len()));
+                }
+                format!("id {direction}")
+            }
+            Tier::Values if sort == LinkSort::Id => {
+                if let Some(cursor) = from {
+                    args.push(Arg::Int(cursor.id));
+                    extra.push(format!("id {beyond} ${}", args.len()));
+                }
+                format!("id {direction}")
+            }
+            Tier::Values => {
+                match from.and_then(|cursor| cursor.key.as_ref().map(|key| (key, cursor.id))) {
+                    Some((key, id)) => {
+                        args.push(match key {
+                            SortKey::Text(text) => Arg::Text(text.clone()),
+                            SortKey::Time(at) => Arg::Time(*at),
+                        });
+                        let key = args.len();
+                        if unique_column(sort) {
+                            extra.push(format!("{column} {beyond} ${key}"));
+                        } else {
+                            args.push(Arg::Int(id));
+                            extra.push(format!("({column}, id) {beyond} (${key}, ${})", args.len()));
+                        }
+                    }
+                    None => extra.push(format!("{column} IS NOT NULL")),
+                }
+                if unique_column(sort) {
+                    format!("{column} {direction}")
+                } else {
+                    format!("{column} {direction}, id {direction}")
+                }
+            }
+        };
+        args.push(Arg::Int(limit));
+        let sql =
+            format!("SELECT {COLUMNS} FROM links{} ORDER BY {order} LIMIT ${}", filter.clause(&extra), args.len());
+        self.fetch_rows(sql, &args).await
+    }
+
+    /// How many links pass `filter`, counting no further than `limit` when given.
+    async fn count_links(&self, filter: &Filter, limit: Option<i64>) -> Result<LinkTotal, StorageError> {
+        let mut args = filter.args.clone();
+        let sql = match limit {
+            Some(limit) => {
+                args.push(Arg::Int(limit.max(0) + 1));
+                format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM links{} LIMIT ${}) AS capped",
+                    filter.clause(&[]),
+                    args.len()
+                )
+            }
+            None => format!("SELECT COUNT(*) FROM links{}", filter.clause(&[])),
+        };
+        // Not prepared for reuse: PostgreSQL plans an unnamed statement for its actual values (a search term's
+        // selectivity decides between the trigram index and a scan), where a cached generic plan could not.
+        let count: i64 = on_pool!(self, pool => bind_args!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).persistent(false), &args)
+            .fetch_one(pool)
+            .await?);
+        Ok(match limit {
+            Some(limit) if count > limit.max(0) => LinkTotal::MoreThan(limit.max(0)),
+            _ => LinkTotal::Exact(count),
+        })
+    }
+
+    async fn fetch_rows(&self, sql: String, args: &[Arg]) -> Result<Vec<LinkRow>, StorageError> {
+        // Not prepared for reuse, for the reason given in `count_links`.
+        let rows = on_pool!(self, pool => bind_args!(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).persistent(false), args)
+            .fetch_all(pool)
+            .await?);
+        Ok(rows.into_iter().map(LinkRow::from).collect())
     }
 }
 

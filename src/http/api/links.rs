@@ -173,7 +173,16 @@ pub struct UpdateLinkBody {
 enum ListResponse {
     /// The page of links.
     #[oai(status = 200)]
-    Ok(Json<Vec<LinkBody>>, #[oai(header = "Content-Range")] String),
+    Ok(
+        Json<Vec<LinkBody>>,
+        #[oai(header = "Content-Range")] String,
+        /// Pass as `cursor` for the page after this one; absent on the last page.
+        #[oai(header = "Next-Cursor")]
+        Option<String>,
+        /// Pass as `cursor` for the page before this one; absent on the first page.
+        #[oai(header = "Previous-Cursor")]
+        Option<String>,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -227,8 +236,12 @@ pub struct LinksApi;
 
 #[OpenApi(prefix_path = "/links", tag = "super::Tag::Links")]
 impl LinksApi {
-    /// List links (react-admin `range`, `sort`, `filter`; `q` searches URL, slugs and title).
+    /// List links (react-admin `range`, `sort`, `filter`; `q` searches URL, slugs and title). Deep pages are
+    /// cheaper by `cursor` (from the `Next-Cursor` or `Previous-Cursor` header of a page in the same order) than by
+    /// `range`: with a cursor, `range` gives only the page length and `Content-Range` reads `links */<total>`.
     #[oai(path = "/", method = "get")]
+    // Each argument is one documented query parameter; poem-openapi takes them this way.
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         Data(state): Data<&AppState>,
@@ -239,6 +252,7 @@ impl LinksApi {
         sort: Query<Option<String>>,
         filter: Query<Option<String>>,
         q: Query<Option<String>>,
+        #[oai(validator(max_length = 16384))] cursor: Query<Option<String>>,
     ) -> Result<ListResponse, ApiError> {
         super::refuse_bad_credentials(caller)?;
         let page = list::parse_range(range.0.as_deref())?;
@@ -256,10 +270,21 @@ impl LinksApi {
             descending,
             limit: page.limit,
             offset: page.offset,
+            cursor: list::cursor(cursor.0.as_deref())?,
+            ..LinkQuery::default()
         };
-        let (links, total) = state.links.list(caller, &query).await?;
-        let range = content_range("links", page.offset, links.len(), total);
-        Ok(ListResponse::Ok(Json(links.into_iter().map(|link| LinkBody::of(state, link)).collect()), range))
+        let found = state.links.page(caller, &query).await?;
+        let total = found.total.count();
+        let range = match query.cursor {
+            Some(_) => format!("links */{total}"),
+            None => content_range("links", page.offset, found.links.len(), total),
+        };
+        Ok(ListResponse::Ok(
+            Json(found.links.into_iter().map(|link| LinkBody::of(state, link)).collect()),
+            range,
+            found.next.map(|cursor| cursor.encode()),
+            found.previous.map(|cursor| cursor.encode()),
+        ))
     }
 
     /// Shorten a URL: 201 with the new link, or 200 with the existing one when the URL is already shortened (with

@@ -2,6 +2,7 @@
 //! `filter={"field":value}`, answered with `Content-Range: <unit> <start>-<end>/<total>`.
 
 use super::error::ApiError;
+use crate::links::LinkCursor;
 
 /// Longest page a client may ask for.
 pub const MAX_PAGE: i64 = 1000;
@@ -120,6 +121,13 @@ pub fn filter_texts(
         }
         Some(_) => Err(ApiError::bad_field("filter", format!("`{field}` must be a string or a list of strings"))),
     }
+}
+
+/// Parses a page cursor (the `Next-Cursor` or `Previous-Cursor` header of an earlier page).
+pub fn cursor(cursor: Option<&str>) -> Result<Option<LinkCursor>, ApiError> {
+    cursor
+        .map(|text| LinkCursor::decode(text).map_err(|error| ApiError::bad_field("cursor", error.to_string())))
+        .transpose()
 }
 
 /// The `Content-Range` for `returned` items of `total` starting at `offset`.
