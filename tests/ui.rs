@@ -119,9 +119,15 @@ async fn with_single_sign_on_configured_the_sign_in_page_offers_it() {
     let db = TestDb::sqlite();
     let mut config = db.config();
     config.oidc.issuer_url = Some("https://id.example".into());
+    config.oidc.client_id = Some("blink".into());
+    config.oidc.client_secret = Some(blink::config::Secret::from("a client secret"));
     let app = TestApp::spawn(config).await;
-    let page = text(app.get("/app/sign-in?next=/app/links%3Fq%3Dx").await).await;
+    let response = app.get("/app/sign-in?next=/app/links%3Fq%3Dx").await;
+    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("form-action 'self' https://id.example"), "sign-out may redirect to the provider: {csp}");
+    let page = text(response).await;
     assert!(page.contains("Continue with single sign-on"), "{page}");
+    assert!(page.contains("identity provider is not answering"), "id.example never answers here: {page}");
     assert!(page.contains("href=\"/auth/login?next=%2Fapp%2Flinks%3Fq%3Dx\""), "{page}");
     // Only paths of this site are carried on.
     let page = text(app.get("/app/sign-in?next=//evil.example").await).await;
@@ -139,7 +145,7 @@ async fn every_page_renders_for_a_signed_in_user_without_inline_code_under_a_str
     let slug = shorten(&app, &alice, "https://example.com/page").await;
     let pages = [
         "/app/links".to_owned(),
-        "/app/links?q=example&sort=url&owner=mine&page=1".into(),
+        "/app/links?q=example&sort=url&owner=mine&cursor=not-a-cursor".into(),
         "/app/shorten".into(),
         "/app/bulk".into(),
         "/app/users".into(),

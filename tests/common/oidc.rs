@@ -78,6 +78,11 @@ impl OidcProvider {
 
     /// Starts the provider on `port`.
     pub fn start_on(port: u16) -> Option<Self> {
+        Self::start_for(port, BLINK_BASE)
+    }
+
+    /// Starts the provider on `port` for a Blink at `blink_base` (its clients' redirect URIs).
+    pub fn start_for(port: u16, blink_base: &str) -> Option<Self> {
         if !node_available() {
             return None;
         }
@@ -85,7 +90,7 @@ impl OidcProvider {
         let mut child = Command::new("node")
             .arg(tests_dir().join("oidc/provider.mjs"))
             .arg(port.to_string())
-            .arg(BLINK_BASE)
+            .arg(blink_base)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::frame::{Flash, Posted, Ui, UiError, field_errors, see_other, see_other_with, sentence};
 use super::qr;
 use crate::auth::{Action, authorize};
-use crate::links::{Created, Link, LinkChanges, LinkError, LinkMeta, LinkQuery, LinkSort, NewLink, RedirectStatus};
+use crate::links::{
+    Created, Link, LinkChanges, LinkCursor, LinkError, LinkMeta, LinkQuery, LinkSort, LinkTotal, NewLink,
+    RedirectStatus,
+};
 
 /// Links per page of the list.
 const PAGE_SIZE: i64 = 25;
@@ -77,29 +80,32 @@ pub struct ListQuery {
     sort: Option<String>,
     owner: Option<String>,
     creator: Option<String>,
-    page: Option<i64>,
+    cursor: Option<String>,
 }
 
-/// `GET /app/links?q=&sort=&owner=mine|everyone&creator=&page=`.
+/// Counting every match of a broad search costs more than the page itself; beyond this many the list says "10000+".
+const COUNT_LIMIT: i64 = 10_000;
+
+/// `GET /app/links?q=&sort=&owner=mine|everyone&creator=&cursor=`. Pages by cursor, so the last page of 100,000
+/// links costs what the first does; a cursor that does not decode (an old bookmark) shows the first page.
 #[handler]
 pub async fn list(ui: Ui, Query(params): Query<ListQuery>) -> poem::Result<Response> {
     let search = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty() && !q.contains('\0'));
     let sort = SORTS.iter().find(|(value, ..)| Some(*value) == params.sort.as_deref()).unwrap_or(&SORTS[0]);
     let mine = params.owner.as_deref() == Some("mine");
     let creator = if mine { Some(ui.me.id.as_str()) } else { params.creator.as_deref().filter(|c| !c.is_empty()) };
-    let page = params.page.unwrap_or(1).clamp(1, 1_000_000);
     let query = LinkQuery {
         search,
         creator_id: creator,
         sort: sort.2,
         descending: sort.3,
         limit: PAGE_SIZE,
-        offset: (page - 1) * PAGE_SIZE,
+        cursor: params.cursor.as_deref().and_then(|cursor| LinkCursor::decode(cursor).ok()),
+        count_limit: Some(COUNT_LIMIT),
         ..LinkQuery::default()
     };
-    let (links, total) = ui.state.links.list(&ui.caller, &query).await.map_err(UiError::from)?;
-    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    let link_to = |page: i64| {
+    let page = ui.state.links.page(&ui.caller, &query).await.map_err(UiError::from)?;
+    let link_to = |cursor: &LinkCursor| {
         let mut url = url::form_urlencoded::Serializer::new(String::new());
         if let Some(q) = search {
             url.append_pair("q", q);
@@ -109,10 +115,14 @@ pub async fn list(ui: Ui, Query(params): Query<ListQuery>) -> poem::Result<Respo
         if let (false, Some(creator)) = (mine, creator) {
             url.append_pair("creator", creator);
         }
-        url.append_pair("page", &page.to_string());
+        url.append_pair("cursor", &cursor.encode());
         format!("/app/links?{}", url.finish())
     };
-    let views: Vec<LinkView> = links.iter().map(|link| LinkView::of(&ui, link)).collect();
+    let (total, more) = match page.total {
+        LinkTotal::Exact(total) => (total, false),
+        LinkTotal::MoreThan(total) => (total, true),
+    };
+    let views: Vec<LinkView> = page.links.iter().map(|link| LinkView::of(&ui, link)).collect();
     let sorts: Vec<Value> =
         SORTS.iter().map(|(value, label, ..)| context! { value => *value, label => *label }).collect();
     Ok(ui.render(
@@ -121,15 +131,14 @@ pub async fn list(ui: Ui, Query(params): Query<ListQuery>) -> poem::Result<Respo
         context! {
             links => Serde(&views),
             total => total,
+            more => more,
             q => search.unwrap_or_default(),
             sort => sort.0,
             sorts => sorts,
             mine => mine,
             creator => if mine { None } else { creator },
-            page => page,
-            pages => pages,
-            previous => (page > 1).then(|| link_to(page - 1)),
-            next => (page < pages).then(|| link_to(page + 1)),
+            previous => page.previous.as_ref().map(link_to),
+            next => page.next.as_ref().map(link_to),
         },
     ))
 }
