@@ -19,7 +19,8 @@ pub const BLINK_BASE: &str = "http://blink.test";
 /// The secret of the provider's clients.
 pub const CLIENT_SECRET: &str = "blink-test-secret";
 
-fn tests_dir() -> PathBuf {
+/// The `tests/` directory, where package.json and the Node scripts are.
+pub fn tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
 }
 
@@ -44,14 +45,20 @@ pub fn node_available() -> bool {
 }
 
 /// Runs `npm ci` in `tests/` unless `node_modules` is there, holding a lock so parallel tests install once.
-fn ensure_node_modules() {
+pub fn ensure_node_modules() {
     let dir = tests_dir();
-    if dir.join("node_modules/oidc-provider/package.json").exists() {
+    // Every package tests/package.json names, so a node_modules from before a package was added is refreshed.
+    let installed = || {
+        ["oidc-provider", "playwright-core", "axe-core"]
+            .iter()
+            .all(|package| dir.join("node_modules").join(package).join("package.json").exists())
+    };
+    if installed() {
         return;
     }
     let lock = std::fs::File::create(std::env::temp_dir().join("blink-tests-npm-ci.lock")).expect("lock file");
     lock.lock().expect("lock");
-    if !dir.join("node_modules/oidc-provider/package.json").exists() {
+    if !installed() {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
