@@ -1,6 +1,7 @@
 //! Server time of the admin UI's links list with many links (a measurement, run by `bench/list.sh`): seeds
-//! `LINKS` links (default 100,000) into each database URL given, then times `LinkService::list` per case and
-//! prints p50/p95. Usage: `list_bench DATABASE_URL...` (fresh databases; an already seeded one is reused).
+//! `LINKS` links (default 100,000) into each database URL given, then times `LinkService::list` per case, and the
+//! rendered pages (`/app/links` and a link's page, through the whole HTTP stack without a socket), and prints
+//! p50/p95. Usage: `list_bench DATABASE_URL...` (fresh databases; an already seeded one is reused).
 
 use std::time::{Duration, Instant};
 
@@ -176,6 +177,63 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// The admin UI pages to time, as a signed-in person asks for them; `{next}` is the links list's `next` cursor of
+/// the page 50,000 links in, `{slug}` a link's.
+const PAGES: [(&str, &str); 7] = [
+    ("page: /app/links", "/app/links"),
+    ("page: /app/links, cursor at 50,000", "/app/links?cursor={next}"),
+    ("page: search a word", "/app/links?q=kilo"),
+    ("page: search one link", "/app/links?q=articles%2F77777%3F"),
+    ("page: mine, sorted by URL", "/app/links?owner=mine&sort=url"),
+    ("page: users", "/app/users"),
+    ("page: link detail (QR code)", "/app/links/{slug}"),
+];
+
+/// Prints p50, p95 and max of `samples` (sorted here) under `name`.
+fn report(backend: &str, name: &str, samples: &mut [Duration], rows: usize) {
+    let calls = samples.len();
+    samples.sort_unstable();
+    println!(
+        "BENCH {backend:8} {name:34} {:9.2} {:9.2} {:9.2} {rows:7}",
+        ms(samples[calls / 2]),
+        ms(samples[(calls * 95).div_ceil(100) - 1]),
+        ms(samples[calls - 1]),
+    );
+}
+
+/// Times each of [`PAGES`] through `app` with a session of the seeded user [`MINE`].
+async fn time_pages(app: &blink::server::App, backend: &str, calls: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use poem::Endpoint;
+    let session = app.state.sign_on.sessions().start(MINE, None).await?;
+    let cookie = format!("blink_session={}", session.cookie_value);
+    let caller = Caller::operator();
+    let deep = app.state.links.page(&caller, &LinkQuery { offset: 50_000, ..LinkQuery::default() }).await?;
+    let next = deep.next.map(|cursor| cursor.encode()).unwrap_or_default();
+    let slug = deep.links.first().map(|link| link.slug.clone()).unwrap_or_default();
+    let http = blink::http::app(app.state.clone());
+    for (name, path) in PAGES {
+        let path = path.replace("{next}", &next).replace("{slug}", &slug);
+        let mut samples = Vec::with_capacity(calls);
+        let mut size = 0;
+        for call in 0..calls + 5 {
+            let request = poem::Request::builder().uri_str(&path).header("cookie", &cookie).finish();
+            let started = Instant::now();
+            let response = http.call(request).await?;
+            let status = response.status();
+            let body = response.into_body().into_bytes().await?;
+            if call >= 5 {
+                samples.push(started.elapsed());
+            }
+            if !status.is_success() {
+                return Err(format!("{path} answered {status}").into());
+            }
+            size = body.len();
+        }
+        report(backend, name, &mut samples, size);
+    }
+    Ok(())
+}
+
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
@@ -217,15 +275,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 rows = found.len();
             }
-            samples.sort_unstable();
-            println!(
-                "BENCH {backend:8} {:34} {:9.2} {:9.2} {:9.2} {rows:7}",
-                case.name,
-                ms(samples[calls / 2]),
-                ms(samples[(calls * 95).div_ceil(100) - 1]),
-                ms(samples[calls - 1]),
-            );
+            report(backend, case.name, &mut samples, rows);
         }
+        println!("{backend}: the pages themselves (rows column: bytes of HTML)");
+        time_pages(&app, backend, calls).await?;
     }
     Ok(())
 }
