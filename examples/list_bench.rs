@@ -247,6 +247,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut config = Config::default();
         config.database.url = CredentialsUrl::from(url.as_str());
         config.links.scrape = false;
+        // One person asks for thousands of pages in seconds here.
+        config.rate_limit.enabled = false;
         let app = blink::server::prepare(config).await?;
         let backend = match app.store.backend() {
             Backend::Sqlite => "sqlite",
