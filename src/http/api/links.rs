@@ -252,7 +252,7 @@ impl LinksApi {
         sort: Query<Option<String>>,
         filter: Query<Option<String>>,
         q: Query<Option<String>>,
-        #[oai(validator(max_length = 16384))] cursor: Query<Option<String>>,
+        #[oai(validator(pattern = "^[A-Za-z0-9_-]*$", max_length = 16384))] cursor: Query<Option<String>>,
     ) -> Result<ListResponse, ApiError> {
         super::refuse_bad_credentials(caller)?;
         let page = list::parse_range(range.0.as_deref())?;
