@@ -29,6 +29,24 @@ async fn post(app: &TestApp, session: &TestSession, path: &str, fields: &[(&str,
         .expect("sent")
 }
 
+/// Posts the bulk form as `session`: text `fields` and an optional uploaded `csv`, as multipart like a browser.
+async fn post_bulk(
+    app: &TestApp,
+    session: &TestSession,
+    fields: &[(&str, &str)],
+    csv: Option<&str>,
+) -> reqwest::Response {
+    let (content_type, body) = multipart(fields, csv);
+    app.client
+        .post(format!("{}/app/bulk", app.base))
+        .header(COOKIE, &session.cookie)
+        .header(CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
 /// A `multipart/form-data` body of text `fields` and one file `csv` (built by hand: the test client has no
 /// multipart support).
 fn multipart(fields: &[(&str, &str)], csv: Option<&str>) -> (String, String) {
@@ -207,16 +225,7 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
             assert!(html.contains("did not come from Blink") && html.contains("class=\"top\""), "{path}: {html}");
         }
     }
-    let (content_type, body) = multipart(&[("urls", "https://example.com/bulk")], None);
-    let response = app
-        .client
-        .post(format!("{}/app/bulk", app.base))
-        .header(COOKIE, &alice.cookie)
-        .header(CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_bulk(&app, &alice, &[("urls", "https://example.com/bulk")], None).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(link_count(&app).await, 1);
     let link = app.state.links.find(&blink::auth::Caller::operator(), &slug).await.unwrap();
@@ -290,19 +299,13 @@ async fn bulk_shortening_reports_each_line_and_downloads_as_csv() {
     let app = spawn(&db).await;
     let alice = session_for(&app, "alice", Role::User).await;
     shorten(&app, &alice, "https://example.com/old").await;
-    let (content_type, body) = multipart(
+    let response = post_bulk(
+        &app,
+        &alice,
         &[("csrf", &alice.csrf), ("urls", "https://example.com/a\n\nhttps://example.com/old\nnot a url\n")],
         Some("url,slug\nhttps://example.com/b,bees1\n\"https://example.com/c?x=1,2\"\n"),
-    );
-    let response = app
-        .client
-        .post(format!("{}/app/bulk", app.base))
-        .header(COOKIE, &alice.cookie)
-        .header(CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let html = text(response).await;
     assert!(html.contains("3 created") && html.contains("1 already shortened") && html.contains("1 refused"), "{html}");
@@ -326,16 +329,7 @@ async fn bulk_shortening_reports_each_line_and_downloads_as_csv() {
             && lines[5].contains("\"https://example.com/c?x=1,2\"")
     );
 
-    let (content_type, body) = multipart(&[("csrf", &alice.csrf), ("urls", "  ")], None);
-    let response = app
-        .client
-        .post(format!("{}/app/bulk", app.base))
-        .header(COOKIE, &alice.cookie)
-        .header(CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_bulk(&app, &alice, &[("csrf", &alice.csrf), ("urls", "  ")], None).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }
