@@ -59,6 +59,21 @@ async function accessible(page, name) {
   expect(violations.length === 0, `no serious accessibility violation on ${name}, found:\n  ${violations.join('\n  ')}`);
 }
 
+/** The page's cumulative layout shift so far (Chromium's layout-shift entries), after two frames. */
+async function layoutShift(page) {
+  return page.evaluate(async () => {
+    let total = 0;
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) if (!entry.hadRecentInput) total += entry.value;
+    });
+    observer.observe({ type: 'layout-shift', buffered: true });
+    await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+    for (const entry of observer.takeRecords()) if (!entry.hadRecentInput) total += entry.value;
+    observer.disconnect();
+    return total;
+  });
+}
+
 /** Screenshots of `url` in light and dark, desktop and phone width, with an accessibility scan in each theme. */
 async function capture(context, url, name) {
   const page = await context.newPage();
@@ -69,6 +84,8 @@ async function capture(context, url, name) {
         await page.setViewportSize(size);
         await page.goto(url);
         if (device === 'desktop') await accessible(page, `${name} (${scheme})`);
+        const shift = await layoutShift(page);
+        expect(shift < 0.01, `${name} does not shift its layout while loading (${device}, ${scheme}), shift ${shift}`);
         const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
         expect(scrollWidth <= size.width, `${name} fits a ${size.width} px wide ${device} without scrolling sideways`);
         await page.screenshot({ path: join(outDir, `${name}-${scheme}-${device}.png`), fullPage: true });
