@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod oidc;
+pub mod private_redis;
 pub mod process;
 
 use std::net::SocketAddr;
