@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod nats;
+pub mod nginx;
 pub mod oidc;
 pub mod process;
 
