@@ -126,3 +126,30 @@ async fn with_nats_unreachable_clicks_fill_the_buffer_then_are_dropped_and_redir
     let stats = export.stats();
     assert_eq!((stats.published, stats.buffered, stats.dropped), (0, 0, 30));
 }
+
+#[tokio::test]
+async fn clicks_made_while_nats_is_down_are_published_once_it_is_back() {
+    let Some(mut nats) = common::nats::PrivateNats::start() else { return };
+    let client = async_nats::connect(nats.url()).await.expect("connected to the private NATS");
+    let stream = TestStream::on(nats.url(), client);
+    let (_db, app, export, _) = app_exporting_to(stream.export_config()).await;
+    visit(&app, 3).await;
+    eventually("3 events in the stream", || async { stream.len().await == 3 }).await;
+
+    nats.stop();
+    tokio::time::timeout(PATIENCE, visit(&app, 7)).await.expect("redirects answer while NATS is down");
+    eventually("7 events buffered", || async { export.stats().buffered == 7 }).await;
+    nats.run();
+
+    eventually("10 events in the stream", || async { stream.len().await == 10 }).await;
+    app.stop().await;
+    let ids: BTreeSet<String> = stream
+        .messages()
+        .await
+        .iter()
+        .filter_map(|message| message.headers.get("Nats-Msg-Id").map(|id| id.as_str().to_owned()))
+        .collect();
+    assert_eq!(ids.len(), 10, "each click stored once");
+    let stats = export.stats();
+    assert_eq!((stats.published - stats.duplicates, stats.dropped, stats.buffered), (10, 0, 0));
+}

@@ -23,6 +23,8 @@ const ROUND: usize = 256;
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one attempt to reach the NATS server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a disconnected client is looked at again (it reconnects by itself).
+const RECONNECT_POLL: Duration = Duration::from_millis(250);
 /// The first and the longest wait between failed rounds (doubling in between).
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
@@ -336,8 +338,8 @@ fn done(buffer: &Buffer, stop: &watch::Receiver<bool>) -> bool {
 async fn run(buffer: Arc<Buffer>, target: Target, mut stop: watch::Receiver<bool>) {
     let Some(client) = connect(&buffer, &target, &stop).await else { return };
     let _ = buffer.client.set(client.clone());
-    let publisher =
-        Publisher { jetstream: jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client), buffer };
+    let jetstream = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client.clone());
+    let publisher = Publisher { jetstream, buffer };
     if !publisher.ensure_stream(&target, &stop).await {
         return;
     }
@@ -345,8 +347,7 @@ async fn run(buffer: Arc<Buffer>, target: Target, mut stop: watch::Receiver<bool
     let mut backoff = Backoff::new();
     let mut failing = false;
     loop {
-        let round = buffer.take(ROUND);
-        if round.is_empty() {
+        if buffer.is_empty() {
             if *stop.borrow() {
                 return;
             }
@@ -356,7 +357,17 @@ async fn run(buffer: Arc<Buffer>, target: Target, mut stop: watch::Receiver<bool
             }
             continue;
         }
-        match publisher.publish(round).await {
+        // While the client reconnects, publications would only pile up in its queue (to go out again, as
+        // duplicates, after their acknowledgements timed out): the events wait in the buffer instead.
+        if client.connection_state() != State::Connected {
+            if !failing {
+                tracing::warn!("click export: the connection to NATS is down; events wait in the buffer");
+                failing = true;
+            }
+            tokio::time::sleep(RECONNECT_POLL).await;
+            continue;
+        }
+        match publisher.publish(buffer.take(ROUND)).await {
             Ok(()) => {
                 if failing {
                     tracing::info!("click export: NATS acknowledges events again");
