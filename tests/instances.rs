@@ -169,3 +169,44 @@ async fn the_rate_limit_counts_the_requests_of_both_instances() {
     }
     cluster.stop().await;
 }
+
+/// How soon after a write's response another instance must serve the change (issue #14: 100 ms, p99).
+const INVALIDATION_DEADLINE: std::time::Duration = std::time::Duration::from_millis(100);
+
+#[tokio::test]
+async fn an_update_through_one_instance_is_served_by_the_other_within_100_ms() {
+    let Some(cluster) = Cluster::start(|_| {}).await else { return };
+    let token = token_for(&cluster.a.store, "erin", Role::User, "link:*").await;
+    create_link(&cluster.a, &token, "https://example.com/sale", "sale").await;
+    let on_b = || cluster.b.client.get(format!("{}/sale", cluster.b.base)).send();
+    // Instance B has the link in its cache.
+    assert_eq!(on_b().await.expect("sent").status(), StatusCode::MOVED_PERMANENTLY);
+
+    let update = cluster
+        .a
+        .client
+        .put(format!("{}/api/links/sale", cluster.a.base))
+        .bearer_auth(&token)
+        .json(&json!({"redirectStatus": 307}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(update.status(), StatusCode::OK);
+    let written = std::time::Instant::now();
+    let on_a = cluster.a.client.get(format!("{}/sale", cluster.a.base)).send().await.expect("sent");
+    assert_eq!(on_a.status(), StatusCode::TEMPORARY_REDIRECT, "the instance that wrote serves the change at once");
+
+    loop {
+        let status = on_b().await.expect("sent").status();
+        if status == StatusCode::TEMPORARY_REDIRECT {
+            break;
+        }
+        let waited = written.elapsed();
+        assert!(
+            waited <= INVALIDATION_DEADLINE,
+            "instance B still answered {status} {} ms after the update through instance A",
+            waited.as_millis()
+        );
+    }
+    cluster.stop().await;
+}
