@@ -96,7 +96,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let subscription = clicks.subscription();
     subscription.set(tally.click_subscriber());
     let links: Vec<Arc<dyn ClickedLink>> = (0..100)
-        .map(|i| Arc::new(LinkIds { id: format!("link{i}"), slug: format!("link{i}") }) as Arc<dyn ClickedLink>)
+        .map(|i| Arc::new(LinkIds { key: 1, id: format!("link{i}"), slug: format!("link{i}") }) as Arc<dyn ClickedLink>)
         .collect();
     let started = Instant::now();
     for i in 0..events {
@@ -106,6 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             referrer_host: Some("news.example".into()),
             user_agent: Some("bench".into()),
             country: None,
+            client_ip: None,
         });
     }
     clicks.shutdown().await;

@@ -9,7 +9,9 @@ use poem::http::HeaderName;
 use poem::listener::TcpAcceptor;
 use tokio::net::TcpListener;
 
-use crate::analytics::{ClickStream, StreamOptions};
+use crate::analytics::{
+    Analytics, ClickRecorder, ClickStream, SharedDayKeys, StreamOptions, Subscription, VisitorKeys,
+};
 use crate::auth::{Authenticator, SessionStore, Sessions, SignOn};
 use crate::cache::RedirectCache;
 use crate::config::Config;
@@ -17,7 +19,7 @@ use crate::links::LinkService;
 use crate::nats::{ClickExport, ExportError};
 use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins};
 use crate::ratelimit::RateLimiter;
-use crate::redis::{Redis, RedisSessions};
+use crate::redis::{Invalidations, Redis, RedisDayKeys, RedisRedirects, RedisSessions};
 use crate::scrape::{ScrapeOptions, Scraper};
 use crate::state::{AppState, Shared};
 use crate::store::{Store, StoreError};
@@ -61,6 +63,12 @@ pub struct App {
     pub state: AppState,
     /// The database, which requests reach only through the services.
     pub store: Store,
+    /// Tasks that run as long as the server does (the invalidation subscription, the click figures' writer),
+    /// stopped when it stops.
+    pub background: Vec<tokio::task::JoinHandle<()>>,
+    /// The built-in click figures, written one last time when the server stops; `None` with `[analytics] enabled
+    /// = false`.
+    pub recorder: Option<(Arc<ClickRecorder>, Subscription)>,
 }
 
 /// Connects to the database and brings the schema up to date (or checks it is, with AUTO_MIGRATE=0); opens Redis
@@ -97,10 +105,33 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
     let authenticator = Authenticator::new(&config, Arc::new(store.clone()), sessions.clone())
         .map_err(|error| StartError::Auth(error.to_string()))?;
     let sign_on = SignOn::new(&config, Arc::new(store.clone()), sessions.clone()).await?;
-    let redirects = RedirectCache::new(&config.cache);
+    let mut redirects = RedirectCache::new(&config.cache);
+    let invalidations = redis.as_ref().map(|redis| Invalidations::new(redis.clone()));
+    if let Some(redis) = &redis {
+        redirects = redirects.with_shared_tier(Arc::new(RedisRedirects::new(redis.clone())));
+    }
+    let mut background = Vec::new();
+    let recorder = config.analytics.enabled.then(|| {
+        let shared_keys =
+            redis.as_ref().map(|redis| Arc::new(RedisDayKeys::new(redis.clone())) as Arc<dyn SharedDayKeys>);
+        let recorder = ClickRecorder::new(
+            Arc::new(store.clone()),
+            VisitorKeys::new(shared_keys),
+            config.analytics.retention.get(),
+        );
+        background.push(recorder.spawn());
+        let subscription = clicks.subscription();
+        subscription.set(Some(recorder.clone()));
+        (recorder, subscription)
+    });
     let mut links = LinkService::new(&config, Arc::new(store.clone()), &crate::http::reserved_paths())
         .with_listener(Arc::new(redirects.clone()))
         .with_hooks(plugins.clone());
+    if let Some(invalidations) = &invalidations {
+        // After this process's own memory: the other instances learn of a change before its response goes out.
+        links = links.with_listener(Arc::new(invalidations.clone()));
+        background.push(invalidations.subscribe(redirects.clone()));
+    }
     if config.links.scrape {
         links = links.with_pages(Arc::new(scraper(&config)?));
     }
@@ -123,11 +154,14 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
         click_export,
         rate_limiter,
         redis,
+        invalidations,
+        analytics: Analytics::new(Arc::new(store.clone())),
+        recorder: recorder.as_ref().map(|(recorder, _)| recorder.clone()),
         database: Arc::new(store.clone()),
         country_header,
         config: Arc::new(config),
     });
-    Ok(App { state, store })
+    Ok(App { state, store, background, recorder })
 }
 
 fn scraper(config: &Config) -> Result<Scraper, StartError> {
@@ -161,7 +195,7 @@ impl Listener {
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish within the grace
 /// period and closes the database pool.
 pub async fn serve(listener: Listener, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let App { state, store } = app;
+    let App { state, store, background, recorder } = app;
     let grace = state.config.server.shutdown_grace.get();
     let plugins = state.plugins.clone();
     let clicks = state.clicks.clone();
@@ -174,6 +208,12 @@ pub async fn serve(listener: Listener, app: App, shutdown: impl Future<Output = 
         .await;
     // Queued clicks go to their subscribers (the plugins among them) before the plugins' last statistics.
     clicks.shutdown().await;
+    for task in background {
+        task.abort();
+    }
+    if let Some((recorder, _subscription)) = recorder {
+        recorder.flush().await;
+    }
     if let Some(export) = click_export {
         export.shutdown().await;
     }

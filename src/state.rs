@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use poem::http::HeaderName;
 
-use crate::analytics::ClickStream;
+use crate::analytics::{Analytics, ClickRecorder, ClickStream};
 use crate::auth::{Authenticator, SignOn, TokenService};
 use crate::cache::RedirectCache;
 use crate::config::Config;
@@ -13,7 +13,7 @@ use crate::links::LinkService;
 use crate::nats::ClickExport;
 use crate::plugins::ServerPlugins;
 use crate::ratelimit::RateLimiter;
-use crate::redis::Redis;
+use crate::redis::{Invalidations, Redis};
 use crate::storage::Probe;
 use crate::users::UserService;
 
@@ -48,6 +48,12 @@ pub struct Shared {
     pub rate_limiter: RateLimiter,
     /// The process's one Redis connection, when `REDIS_URL` is set.
     pub redis: Option<Redis>,
+    /// Link changes told to and heard from the other instances, when `REDIS_URL` is set.
+    pub invalidations: Option<Invalidations>,
+    /// Links' click figures, for pages and the API.
+    pub analytics: Analytics,
+    /// The built-in click counter, for `/metrics`; `None` with `[analytics] enabled = false`.
+    pub recorder: Option<Arc<ClickRecorder>>,
     /// Whether the database answers, for `/readyz`.
     pub database: Arc<dyn Probe>,
     /// `[analytics] country_header`, parsed once (the configuration was checked to hold a valid name).

@@ -35,10 +35,11 @@ impl ClickSubscriber for Recorder {
 fn click(link: &str) -> ClickEvent {
     ClickEvent {
         time_ms: 1,
-        link: Arc::new(LinkIds { id: link.to_owned(), slug: format!("s{link}") }),
+        link: Arc::new(LinkIds { key: 1, id: link.to_owned(), slug: format!("s{link}") }),
         referrer_host: None,
         user_agent: None,
         country: None,
+        client_ip: None,
     }
 }
 

@@ -1,5 +1,5 @@
-//! Caches in front of the database. Today the in-process tier; a Redis tier shared by instances comes later.
+//! Caches in front of the database: each process's memory, and optionally a tier every instance shares (Redis).
 
 mod redirects;
 
-pub use redirects::{CachedRedirect, RedirectCache};
+pub use redirects::{CacheStats, CachedRedirect, RedirectCache, SharedTier};

@@ -4,9 +4,12 @@
 //! `quick_cache` rather than `moka`: on the redirect benchmark moka's read bookkeeping (a read-op channel and
 //! deque maintenance on every hit) took 14 % of the server's CPU; quick_cache's hit is a shard read lock and a
 //! probe. Entries carry their own deadline, checked on read.
+//!
+//! With a [`SharedTier`] (Redis, when `REDIS_URL` is set) a miss asks the tier every instance shares before the
+//! database, and what the database says is put there for the other instances.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -20,6 +23,8 @@ use crate::storage::StorageError;
 /// A redirect with its headers already rendered.
 #[derive(Debug)]
 pub struct CachedRedirect {
+    /// The link's database key, for click figures.
+    pub key: i64,
     /// The link's public id (its automatic slug), for plugins and click events.
     pub id: Box<str>,
     /// The slug this entry answers, for click events.
@@ -39,6 +44,7 @@ impl CachedRedirect {
     /// can).
     pub fn render(slug: &str, redirect: &Redirect) -> Option<Self> {
         Some(Self {
+            key: redirect.key,
             id: redirect.id.as_str().into(),
             slug: slug.into(),
             target: redirect.target.as_str().into(),
@@ -51,6 +57,30 @@ impl CachedRedirect {
 
 /// What a lookup finds: the redirect, or `None` for a slug that does not exist.
 pub type Entry = Option<Arc<CachedRedirect>>;
+
+/// A redirect cache every instance shares (Redis): asked after this process's memory, before the database.
+pub trait SharedTier: Send + Sync + 'static {
+    /// What the tier holds for `slug`: `Some(None)` is a remembered unknown slug; `None` is nothing held, or a
+    /// tier that cannot be reached (the lookup then goes to the database).
+    fn get<'a>(&'a self, slug: &'a str) -> BoxFuture<'a, Option<Option<Redirect>>>;
+    /// Keeps what the database said about `slug` for `ttl`; failures are the tier's to log.
+    fn put<'a>(&'a self, slug: &'a str, found: Option<&'a Redirect>, ttl: Duration) -> BoxFuture<'a, ()>;
+}
+
+/// Lookups per tier since the start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Answered from this process's memory.
+    pub local_hits: AtomicU64,
+    /// Not in memory (or expired there).
+    pub local_misses: AtomicU64,
+    /// Answered by the shared tier.
+    pub shared_hits: AtomicU64,
+    /// Asked of the shared tier, which had nothing (or could not be reached).
+    pub shared_misses: AtomicU64,
+    /// Everything this process forgot at once, because invalidations may have been missed.
+    pub flushes: AtomicU64,
+}
 
 /// A cached outcome and the moment it stops being served.
 #[derive(Clone)]
@@ -71,6 +101,7 @@ pub struct RedirectCache {
     inner: Option<Arc<Inner>>,
     /// `Cache-Control` of the answer for an unknown slug, rendered once: as long as this cache remembers it.
     not_found_cache_control: HeaderValue,
+    stats: Arc<CacheStats>,
 }
 
 struct Inner {
@@ -79,6 +110,7 @@ struct Inner {
     missing_ttl: Duration,
     /// Bumped by every invalidation, so a load that read the database before a change does not cache what it read.
     generation: AtomicU64,
+    shared: Option<Arc<dyn SharedTier>>,
 }
 
 impl RedirectCache {
@@ -90,11 +122,26 @@ impl RedirectCache {
                 found_ttl: config.entry_ttl.get(),
                 missing_ttl: config.not_found_max_age.get(),
                 generation: AtomicU64::new(0),
+                shared: None,
             })
         });
         let not_found = format!("public, max-age={}", config.not_found_max_age.get().as_secs());
         let not_found_cache_control = HeaderValue::from_str(&not_found).unwrap_or(HeaderValue::from_static("no-cache"));
-        Self { inner, not_found_cache_control }
+        Self { inner, not_found_cache_control, stats: Arc::default() }
+    }
+
+    /// This cache with `tier` between its memory and the database. Call before cloning: clones made earlier keep
+    /// no tier.
+    pub fn with_shared_tier(mut self, tier: Arc<dyn SharedTier>) -> Self {
+        if let Some(inner) = self.inner.as_mut().and_then(Arc::get_mut) {
+            inner.shared = Some(tier);
+        }
+        self
+    }
+
+    /// Lookups per tier since the start.
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
     }
 
     /// `Cache-Control` for the answer to an unknown slug (`[cache] not_found_max_age`).
@@ -107,7 +154,10 @@ impl RedirectCache {
         let inner = self.inner.as_ref()?;
         let slot = inner.slots.get(slug)?;
         match slot.outcome {
-            Ok(entry) if slot.is_fresh(Instant::now()) => Some(entry),
+            Ok(entry) if slot.is_fresh(Instant::now()) => {
+                self.stats.local_hits.fetch_add(1, Relaxed);
+                Some(entry)
+            }
             _ => None,
         }
     }
@@ -126,6 +176,7 @@ impl RedirectCache {
         if let Some(entry) = self.get(slug) {
             return Ok(entry);
         }
+        self.stats.local_misses.fetch_add(1, Relaxed);
         let now = Instant::now();
         inner.slots.remove_if(slug, |slot| !slot.is_fresh(now));
         let guard = match inner.slots.get_value_or_guard_async(slug).await {
@@ -134,7 +185,30 @@ impl RedirectCache {
             Err(guard) => guard,
         };
         let generation = inner.generation.load(Ordering::Acquire);
-        let outcome = load.await.map(render).map_err(Arc::new);
+        let shared = match &inner.shared {
+            Some(tier) => tier.get(slug).await,
+            None => None,
+        };
+        let outcome = match shared {
+            Some(found) => {
+                self.stats.shared_hits.fetch_add(1, Relaxed);
+                Ok(render(found))
+            }
+            None => {
+                if inner.shared.is_some() {
+                    self.stats.shared_misses.fetch_add(1, Relaxed);
+                }
+                let loaded = load.await;
+                if let (Some(tier), Ok(found)) = (&inner.shared, &loaded) {
+                    // Not when an invalidation came in meanwhile: what was read may be the old version.
+                    if inner.generation.load(Ordering::Acquire) == generation {
+                        let ttl = if found.is_some() { inner.found_ttl } else { inner.missing_ttl };
+                        tier.put(slug, found.as_ref(), ttl).await;
+                    }
+                }
+                loaded.map(render).map_err(Arc::new)
+            }
+        };
         let ttl = match &outcome {
             Ok(Some(_)) => inner.found_ttl,
             Ok(None) => inner.missing_ttl,
@@ -152,6 +226,15 @@ impl RedirectCache {
         if let Some(inner) = &self.inner {
             inner.generation.fetch_add(1, Ordering::AcqRel);
             inner.slots.remove(slug);
+        }
+    }
+
+    /// Forgets everything, for when invalidations may have been missed (the shared channel was interrupted).
+    pub fn flush(&self) {
+        if let Some(inner) = &self.inner {
+            inner.generation.fetch_add(1, Ordering::AcqRel);
+            inner.slots.clear();
+            self.stats.flushes.fetch_add(1, Relaxed);
         }
     }
 }
@@ -172,7 +255,7 @@ mod tests {
     use super::*;
 
     fn redirect(target: &str) -> Redirect {
-        Redirect { id: "abcd".into(), target: target.into(), status: 301, max_age: 60 }
+        Redirect { key: 1, id: "abcd".into(), target: target.into(), status: 301, max_age: 60 }
     }
 
     #[tokio::test]

@@ -282,10 +282,18 @@ pub const KEYS: &[KeyDoc] = &[
     ),
     key("log.format", &["LOG_FORMAT"], "json", "json (one object per line) or pretty (for a terminal)."),
     key(
+        "analytics.enabled",
+        &["ANALYTICS_ENABLED"],
+        "true",
+        "Count clicks, previews, bots and unique visitors per link in the database (no IP or user agent is stored).",
+    ),
+    key("analytics.retention", &[], "400d", "How long daily click figures are kept; hourly ones are kept 48 hours."),
+    key("analytics.dnt", &[], "false", "Leave out of every count the visitors who send DNT: 1 or Sec-GPC: 1."),
+    key(
         "analytics.country_header",
         &[],
         "cf-ipcountry",
-        "Request header carrying the client's country, passed to plugins.",
+        "Request header carrying the client's country (set by a CDN or proxy), counted and passed to plugins.",
     ),
     key(
         "analytics.queue_capacity",
@@ -326,6 +334,14 @@ pub const KEYS: &[KeyDoc] = &[
         "5s",
         "How long shutdown waits for buffered click events to reach NATS.",
     ),
+    key("metrics.enabled", &[], "true", "Serve Prometheus metrics at /metrics."),
+    key(
+        "metrics.listen",
+        &["METRICS_LISTEN"],
+        "127.0.0.1:9100",
+        "Serve /metrics on this address only, instead of the main port.",
+    ),
+    secret("metrics.token", &["METRICS_TOKEN"], "change-me", "Bearer token /metrics requires."),
     key(
         "plugin_runtime.cache_dir",
         &[],

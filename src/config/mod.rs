@@ -58,6 +58,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The click stream: its queue and the workers handing batches to its consumers (analytics plugins).
     pub analytics: AnalyticsConfig,
+    /// Prometheus metrics: where and to whom `/metrics` answers.
+    pub metrics: MetricsConfig,
     /// The WebAssembly plugin runtime.
     pub plugin_runtime: PluginRuntimeConfig,
     /// `[[plugins]]`: WebAssembly plugins, run in file order within each hook.
@@ -69,6 +71,12 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnalyticsConfig {
+    /// Whether clicks are counted in the database (built-in analytics).
+    pub enabled: bool,
+    /// How long daily figures are kept.
+    pub retention: HumanDuration,
+    /// Whether visitors sending `DNT: 1` or `Sec-GPC: 1` are left out of every count.
+    pub dnt: bool,
     /// Request header naming the client's country (set by a CDN or proxy).
     pub country_header: String,
     pub queue_capacity: usize,
@@ -81,12 +89,34 @@ pub struct AnalyticsConfig {
 impl Default for AnalyticsConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
+            retention: HumanDuration::from_secs(400 * 86_400),
+            dnt: false,
             country_header: "cf-ipcountry".into(),
             queue_capacity: 50_000,
             batch_size: 1024,
             workers: 2,
             export: ExportConfig::default(),
         }
+    }
+}
+
+/// `[metrics]`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether `/metrics` is served at all.
+    pub enabled: Option<bool>,
+    /// A separate `host:port` to serve `/metrics` on instead of the main port.
+    pub listen: Option<String>,
+    /// A bearer token `/metrics` requires.
+    pub token: Option<Secret>,
+}
+
+impl MetricsConfig {
+    /// Whether `/metrics` is served (on by default).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
     }
 }
 
@@ -588,6 +618,14 @@ impl LoadedConfig {
             return Err(
                 self.invalid("analytics.queue_capacity", "queue_capacity, batch_size and workers must be at least 1")
             );
+        }
+        if config.analytics.retention.get() < std::time::Duration::from_secs(2 * 86_400) {
+            return Err(self.invalid("analytics.retention", "must be at least 2 days"));
+        }
+        if let Some(listen) = &config.metrics.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(self.invalid("metrics.listen", format!("`{listen}` is not an address such as 127.0.0.1:9100")));
         }
         if poem::http::HeaderName::from_bytes(config.analytics.country_header.as_bytes()).is_err() {
             return Err(self.invalid(

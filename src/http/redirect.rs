@@ -12,6 +12,7 @@ use poem::{Request, Response, handler};
 
 use crate::analytics::{self, ClickEvent, ClickedLink};
 use crate::cache::CachedRedirect;
+use crate::http::middleware::ClientIp;
 use crate::http::pages;
 use crate::plugins::{self, RequestInfo, ServerPlugins};
 use crate::redis::within_request_budget;
@@ -38,7 +39,9 @@ pub async fn redirect(req: &Request, Data(state): Data<&AppState>) -> Response {
             } else {
                 respond(found.status, found.location.clone(), found.cache_control.clone())
             };
-            state.clicks.record(|| click(req, state, found));
+            if !(state.config.analytics.dnt && declines_tracking(req)) {
+                state.clicks.record(|| click(req, state, found));
+            }
             response
         }
         Ok(None) => pages::not_found(req, state.redirects.not_found_cache_control()),
@@ -66,10 +69,20 @@ fn click(req: &Request, state: &AppState, found: Arc<CachedRedirect>) -> ClickEv
         referrer_host: header(req, REFERER).and_then(referrer_host),
         user_agent: header(req, USER_AGENT).map(Box::from),
         country: header(req, &state.country_header).map(Box::from),
+        client_ip: Some(ClientIp::resolve(req, &state.config.server.trust_proxy).0),
     }
 }
 
+/// Whether the visitor asked not to be tracked (`DNT: 1` or `Sec-GPC: 1`), which `[analytics] dnt` honours.
+fn declines_tracking(req: &Request) -> bool {
+    header(req, "dnt") == Some("1") || header(req, "sec-gpc") == Some("1")
+}
+
 impl ClickedLink for CachedRedirect {
+    fn key(&self) -> i64 {
+        self.key
+    }
+
     fn id(&self) -> &str {
         &self.id
     }

@@ -193,6 +193,8 @@ pub struct Link {
 /// What a redirect for a link needs: where to, with which status, cacheable for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redirect {
+    /// The link's database key, which its click figures refer to.
+    pub key: i64,
     /// The link's automatic slug: its public id.
     pub id: String,
     /// The `Location`.

@@ -359,6 +359,7 @@ impl LinkService {
     /// What `GET /{slug}` should answer; `None` when no link has that slug.
     pub async fn resolve(&self, slug: &str) -> Result<Option<Redirect>, StorageError> {
         Ok(self.find_record(slug).await?.map(|record| Redirect {
+            key: record.id,
             id: self.slugs.encode(record.id),
             status: record.redirect_status.unwrap_or(self.default_status),
             max_age: record.cache_max_age.map_or(self.default_max_age, u64::from),

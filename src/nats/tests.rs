@@ -12,10 +12,11 @@ use crate::analytics::{ClickEvent, LinkIds};
 fn click(id: &str, slug: &str) -> ClickEvent {
     ClickEvent {
         time_ms: 1_700_000_000_000,
-        link: Arc::new(LinkIds { id: id.into(), slug: slug.into() }),
+        link: Arc::new(LinkIds { key: 1, id: id.into(), slug: slug.into() }),
         referrer_host: Some("news.example".into()),
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) SecretBrowser/1.2".into()),
         country: Some("NL".into()),
+        client_ip: Some(std::net::IpAddr::from([203, 0, 113, 7])),
     }
 }
 

@@ -427,10 +427,11 @@ async fn device_redirect_sends_phones_to_the_app_stores() {
 fn click(link: &str, referrer: Option<&str>) -> ClickEvent {
     ClickEvent {
         time_ms: 1,
-        link: Arc::new(LinkIds { id: link.to_owned(), slug: format!("s{link}") }),
+        link: Arc::new(LinkIds { key: 1, id: link.to_owned(), slug: format!("s{link}") }),
         referrer_host: referrer.map(Box::from),
         user_agent: None,
         country: None,
+        client_ip: None,
     }
 }
 

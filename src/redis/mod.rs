@@ -19,7 +19,9 @@
 //! waiting for minutes, also long after Redis was back.
 
 mod budget;
+mod day_keys;
 mod health;
+mod invalidation;
 mod sessions;
 mod supervisor;
 
@@ -35,7 +37,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 pub use budget::{BACKGROUND_CALL_TIMEOUT, REQUEST_BUDGET, REQUEST_CALL_TIMEOUT, within_request_budget};
+pub use day_keys::RedisDayKeys;
 pub use health::Status;
+pub use invalidation::{InvalidationStats, Invalidations, RedisRedirects};
 pub use sessions::RedisSessions;
 
 use budget::Allowance;
@@ -105,6 +109,13 @@ impl Redis {
             key.push_str(part);
         }
         key
+    }
+
+    /// A new connection of its own for subscribing to channels (a subscribed connection can do nothing else),
+    /// made within the connect timeout.
+    pub async fn pubsub(&self) -> RedisResult<::redis::aio::PubSub> {
+        let attempt = self.inner.client.get_async_pubsub();
+        tokio::time::timeout(CONNECT_TIMEOUT, attempt).await.unwrap_or_else(|_| Err(timed_out(CONNECT_TIMEOUT)))
     }
 
     /// Up, down since when and why, or not tried yet.

@@ -186,11 +186,14 @@ impl LinkStore for Store {
 
     #[tracing::instrument(skip(self))]
     async fn delete_link(&self, id: i64) -> Result<bool, StorageError> {
-        let affected = in_transaction!(self, tx => sqlx::query("DELETE FROM links WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected());
+        let affected = in_transaction!(self, tx => {
+            // Its click figures go with it (there is no foreign key: see migration 0009).
+            for table in super::clicks::TABLES {
+                let sql = format!("DELETE FROM {table} WHERE link_id = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&mut *tx).await?;
+            }
+            sqlx::query("DELETE FROM links WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected()
+        });
         Ok(affected > 0)
     }
 }

@@ -44,6 +44,7 @@ macro_rules! in_transaction {
     }};
 }
 
+mod clicks;
 mod credentials;
 mod links;
 mod migrate;

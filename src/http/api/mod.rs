@@ -8,6 +8,7 @@ mod docs;
 mod error;
 mod links;
 mod list;
+mod stats;
 mod text;
 mod users;
 
@@ -31,11 +32,11 @@ enum Tag {
     Users,
 }
 
-type Apis = (links::LinksApi, users::UsersApi);
+type Apis = (links::LinksApi, stats::StatsApi, users::UsersApi);
 
 /// The OpenAPI service describing every operation.
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((links::LinksApi, users::UsersApi), "Blink", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((links::LinksApi, stats::StatsApi, users::UsersApi), "Blink", env!("CARGO_PKG_VERSION"))
         .description("The API of Blink, a self-hosted link shortener. Compatible with Node Blink's API.")
         .server("/api")
 }

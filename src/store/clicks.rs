@@ -1,0 +1,206 @@
+//! Click figures: additive upserts (so instances add up exactly), their reading, and pruning by age.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use super::{Pool, Store};
+use crate::analytics::{ClickStore, Counts, Dimension, Horizon, Point, Tally};
+use crate::storage::StorageError;
+
+/// The tables holding a link's figures.
+pub(super) const TABLES: [&str; 4] = ["click_hours", "click_days", "click_tops", "click_visitors"];
+
+/// Rows per statement: well under both engines' limits on bound parameters (SQLite 32,766, PostgreSQL 65,535).
+const CHUNK: usize = 1000;
+
+/// `($1, $2, …), (…)` for `rows` rows of `columns` values.
+fn values(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Runs the statements adding `tally` on `$tx`, whichever engine it is; the number of rows written.
+macro_rules! add_tally {
+    ($tx:ident, $tally:expr) => {{
+        let tally: &Tally = $tally;
+        let mut rows = 0_u64;
+        // Visitors first: the ones the database had not seen yet are the day's new unique visitors.
+        let visitors: Vec<_> = tally.visitors.iter().collect();
+        let mut new_visitors: HashMap<(i64, i64), i64> = HashMap::new();
+        for chunk in visitors.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO click_visitors (link_id, day, visitor) VALUES {} ON CONFLICT DO NOTHING \
+                 RETURNING link_id, day",
+                values(chunk.len(), 3)
+            );
+            let mut query = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
+            for (link, day, visitor) in chunk {
+                query = query.bind(link).bind(day).bind(visitor);
+            }
+            for key in query.fetch_all(&mut *$tx).await? {
+                *new_visitors.entry(key).or_default() += 1;
+                rows += 1;
+            }
+        }
+        let hours: Vec<_> = tally.hours.iter().collect();
+        for chunk in hours.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO click_hours (link_id, hour, clicks, previews, bots) VALUES {} \
+                 ON CONFLICT (link_id, hour) DO UPDATE SET clicks = click_hours.clicks + excluded.clicks, \
+                 previews = click_hours.previews + excluded.previews, bots = click_hours.bots + excluded.bots",
+                values(chunk.len(), 5)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((link, hour), counts) in chunk {
+                query = query.bind(link).bind(hour).bind(counts.clicks).bind(counts.previews).bind(counts.bots);
+            }
+            rows += query.execute(&mut *$tx).await?.rows_affected();
+        }
+        let days: Vec<_> = tally.days.iter().collect();
+        for chunk in days.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO click_days (link_id, day, clicks, previews, bots, visitors) VALUES {} \
+                 ON CONFLICT (link_id, day) DO UPDATE SET clicks = click_days.clicks + excluded.clicks, \
+                 previews = click_days.previews + excluded.previews, bots = click_days.bots + excluded.bots, \
+                 visitors = click_days.visitors + excluded.visitors",
+                values(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((link, day), counts) in chunk {
+                let visitors = new_visitors.get(&(*link, *day)).copied().unwrap_or(0);
+                query = query
+                    .bind(link)
+                    .bind(day)
+                    .bind(counts.clicks)
+                    .bind(counts.previews)
+                    .bind(counts.bots)
+                    .bind(visitors);
+            }
+            rows += query.execute(&mut *$tx).await?.rows_affected();
+        }
+        let tops: Vec<_> = tally.tops.iter().collect();
+        for chunk in tops.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO click_tops (link_id, day, dimension, value, clicks) VALUES {} \
+                 ON CONFLICT (link_id, day, dimension, value) DO UPDATE SET clicks = click_tops.clicks + excluded.clicks",
+                values(chunk.len(), 5)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((link, day, dimension, value), clicks) in chunk {
+                query = query.bind(link).bind(day).bind(dimension.name()).bind(value.as_ref()).bind(clicks);
+            }
+            rows += query.execute(&mut *$tx).await?.rows_affected();
+        }
+        rows
+    }};
+}
+
+#[async_trait]
+impl ClickStore for Store {
+    async fn add_clicks(&self, tally: &Tally) -> Result<u64, StorageError> {
+        // Values a header brought cannot hold what PostgreSQL refuses (NUL).
+        if tally.tops.keys().any(|(_, _, _, value)| !super::storable(value)) {
+            let mut clean = Tally::default();
+            clean.hours.clone_from(&tally.hours);
+            clean.days.clone_from(&tally.days);
+            clean.visitors.clone_from(&tally.visitors);
+            clean.tops =
+                tally.tops.iter().filter(|(k, _)| super::storable(&k.3)).map(|(k, v)| (k.clone(), *v)).collect();
+            return Box::pin(self.add_clicks(&clean)).await;
+        }
+        Ok(in_transaction!(self, tx => add_tally!(tx, tally)))
+    }
+
+    async fn prune_clicks(&self, horizon: Horizon) -> Result<u64, StorageError> {
+        let statements = [
+            ("DELETE FROM click_hours WHERE hour < $1", horizon.hours_before),
+            ("DELETE FROM click_days WHERE day < $1", horizon.days_before),
+            ("DELETE FROM click_tops WHERE day < $1", horizon.days_before),
+            ("DELETE FROM click_visitors WHERE day < $1", horizon.visitors_before),
+        ];
+        let mut rows = 0;
+        for (sql, before) in statements {
+            rows += on_pool!(self, pool => sqlx::query(sql).bind(before).execute(pool).await?.rows_affected());
+        }
+        // Figures a click added just after its link was deleted.
+        for table in TABLES {
+            let sql =
+                format!("DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM links WHERE links.id = {table}.link_id)");
+            rows += on_pool!(self, pool => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?.rows_affected());
+        }
+        Ok(rows)
+    }
+
+    async fn click_series(&self, link: i64, from: i64, to: i64, hourly: bool) -> Result<Vec<Point>, StorageError> {
+        let sql = if hourly {
+            "SELECT hour, clicks, previews, bots, CAST(0 AS BIGINT) FROM click_hours WHERE link_id = $1 AND hour >= $2 AND hour < $3 \
+             ORDER BY hour"
+        } else {
+            "SELECT day, clicks, previews, bots, visitors FROM click_days WHERE link_id = $1 AND day >= $2 AND day < $3 \
+             ORDER BY day"
+        };
+        let rows: Vec<(i64, i64, i64, i64, i64)> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(link)
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(start, clicks, previews, bots, visitors)| Point {
+                start,
+                counts: Counts { clicks, previews, bots },
+                visitors,
+            })
+            .collect())
+    }
+
+    async fn click_tops(
+        &self,
+        link: i64,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> Result<Vec<(Dimension, String, i64)>, StorageError> {
+        // Both engines rank within each dimension with a window function.
+        let sql = "SELECT dimension, value, total FROM (
+                SELECT dimension, value, CAST(SUM(clicks) AS BIGINT) AS total,
+                       ROW_NUMBER() OVER (PARTITION BY dimension ORDER BY SUM(clicks) DESC, value) AS place
+                FROM click_tops WHERE link_id = $1 AND day >= $2 AND day < $3
+                GROUP BY dimension, value
+            ) ranked WHERE place <= $4 ORDER BY dimension, total DESC, value";
+        let rows: Vec<(String, String, i64)> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(link)
+            .bind(from)
+            .bind(to)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(dimension, value, total)| Some((Dimension::from_name(&dimension)?, value, total)))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values;
+
+    #[test]
+    fn placeholders_number_every_value() {
+        assert_eq!(values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}
