@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod links;
+pub mod nats;
 pub mod plugins;
 pub mod ratelimit;
 pub mod redis;

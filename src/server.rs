@@ -16,6 +16,7 @@ use crate::auth::{Authenticator, SessionStore, Sessions, SignOn};
 use crate::cache::RedirectCache;
 use crate::config::Config;
 use crate::links::LinkService;
+use crate::nats::{ClickExport, ExportError};
 use crate::plugins::{PluginConfig, PluginError, PluginKv, RedisKv, ServerPlugins};
 use crate::ratelimit::RateLimiter;
 use crate::redis::{Invalidations, Redis, RedisDayKeys, RedisRedirects, RedisSessions};
@@ -48,6 +49,9 @@ pub enum StartError {
     /// The metadata scraper could not be built.
     #[error("cannot set up the metadata scraper: {0}")]
     Scraper(String),
+    /// The click export to NATS could not be set up.
+    #[error(transparent)]
+    Export(#[from] ExportError),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -85,6 +89,7 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
     let redis = config.redis.url.as_ref().map(|url| Redis::open(url.expose(), &config.redis.prefix)).transpose()?;
     let clicks = ClickStream::start(StreamOptions::from(&config.analytics));
     clicks.spawn_stats_reporter(config.plugin_runtime.stats_interval.get());
+    let click_export = ClickExport::start(&config.analytics.export, &clicks)?;
     let kv: Arc<dyn PluginKv> = match &redis {
         Some(redis) => Arc::new(RedisKv::new(redis.clone())),
         None => Arc::new(store.clone()),
@@ -146,6 +151,7 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
         redirects,
         plugins,
         clicks,
+        click_export,
         rate_limiter,
         redis,
         invalidations,
@@ -194,6 +200,7 @@ pub async fn serve(listener: Listener, app: App, shutdown: impl Future<Output = 
     let grace = state.config.server.shutdown_grace.get();
     let plugins = state.plugins.clone();
     let clicks = state.clicks.clone();
+    let click_export = state.click_export.clone();
     let addr = listener.local_addr()?;
     let acceptor = TcpAcceptor::from_tokio(listener.inner)?;
     let metrics = match &state.config.metrics.listen {
@@ -211,6 +218,9 @@ pub async fn serve(listener: Listener, app: App, shutdown: impl Future<Output = 
     }
     if let Some((recorder, _subscription)) = recorder {
         recorder.flush().await;
+    }
+    if let Some(export) = click_export {
+        export.shutdown().await;
     }
     plugins.shutdown();
     store.close().await;

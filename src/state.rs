@@ -10,6 +10,7 @@ use crate::auth::{Authenticator, SignOn, TokenService};
 use crate::cache::RedirectCache;
 use crate::config::Config;
 use crate::links::LinkService;
+use crate::nats::ClickExport;
 use crate::plugins::ServerPlugins;
 use crate::ratelimit::RateLimiter;
 use crate::redis::{Invalidations, Redis};
@@ -42,6 +43,8 @@ pub struct Shared {
     pub plugins: Arc<ServerPlugins>,
     /// Clicks on their way to whatever consumes them (the analytics plugins); recorded only while something does.
     pub clicks: ClickStream,
+    /// The export of every click to NATS JetStream, when `[analytics.export] nats_url` is set.
+    pub click_export: Option<ClickExport>,
     /// Counts requests; shared through Redis when configured.
     pub rate_limiter: RateLimiter,
     /// The process's one Redis connection, when `REDIS_URL` is set.

@@ -115,6 +115,17 @@ fn storage_and_http_stay_apart() {
 }
 
 #[test]
+fn the_click_export_knows_only_the_click_stream_and_configuration() {
+    let modules = modules();
+    let names = &modules["nats"].names;
+    let bad: Vec<_> = names.iter().filter(|name| !["analytics", "config"].contains(&name.as_str())).collect();
+    assert!(bad.is_empty(), "`src/nats` must use only crate::analytics and crate::config, but uses {bad:?}");
+    for module in ["links", "users", "auth", "analytics", "store"] {
+        assert_names_none_of(&modules, module, &["nats"]);
+    }
+}
+
+#[test]
 fn no_module_cycles() {
     let modules = modules();
     let graph: BTreeMap<&str, Vec<&str>> = modules

@@ -303,6 +303,37 @@ pub const KEYS: &[KeyDoc] = &[
     ),
     key("analytics.batch_size", &[], "1024", "Click events handed to a consumer (an analytics plugin) per call."),
     key("analytics.workers", &[], "2", "Tasks delivering click batches to their consumers."),
+    // `[analytics.export]` keys come last in `[analytics]`: the example file opens their table after the others.
+    url(
+        "analytics.export.nats_url",
+        &[],
+        "nats://127.0.0.1:4222",
+        "NATS server to export every click event to (JetStream, at least once); unset exports nothing.",
+    ),
+    key(
+        "analytics.export.subject_prefix",
+        &[],
+        "blink.clicks",
+        "Exported click events are published on <subject_prefix>.<link id>.",
+    ),
+    key(
+        "analytics.export.stream",
+        &[],
+        "BLINK_CLICKS",
+        "JetStream stream created for <subject_prefix>.> when absent; empty leaves the stream to the operator.",
+    ),
+    key(
+        "analytics.export.buffer",
+        &[],
+        "100000",
+        "Click events waiting for NATS to acknowledge them; more are dropped (and counted), never awaited.",
+    ),
+    key(
+        "analytics.export.flush_timeout",
+        &[],
+        "5s",
+        "How long shutdown waits for buffered click events to reach NATS.",
+    ),
     key("metrics.enabled", &[], "true", "Serve Prometheus metrics at /metrics."),
     key(
         "metrics.listen",

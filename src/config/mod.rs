@@ -2,6 +2,7 @@
 //! start into one typed [`Config`] and validated before anything else runs.
 
 mod duration;
+mod export;
 pub mod keys;
 mod list;
 pub mod plugins;
@@ -16,6 +17,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use duration::{DurationError, HumanDuration};
+pub use export::ExportConfig;
 pub use plugins::PluginConfig;
 pub use report::{example_toml, render_check};
 pub use secret::{CredentialsUrl, REDACTED, Secret, redact_url};
@@ -80,6 +82,8 @@ pub struct AnalyticsConfig {
     pub queue_capacity: usize,
     pub batch_size: usize,
     pub workers: usize,
+    /// `[analytics.export]`: click events exported to NATS JetStream.
+    pub export: ExportConfig,
 }
 
 impl Default for AnalyticsConfig {
@@ -92,6 +96,7 @@ impl Default for AnalyticsConfig {
             queue_capacity: 50_000,
             batch_size: 1024,
             workers: 2,
+            export: ExportConfig::default(),
         }
     }
 }
@@ -627,6 +632,9 @@ impl LoadedConfig {
                 "analytics.country_header",
                 format!("`{}` is not a header name", config.analytics.country_header),
             ));
+        }
+        if let Some((key, problem)) = config.analytics.export.problem() {
+            return Err(self.invalid(key, problem));
         }
         let mut names = std::collections::HashSet::new();
         for plugin in &config.plugins {

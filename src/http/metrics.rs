@@ -175,6 +175,31 @@ fn registry(state: &AppState) -> Registry {
         );
     }
 
+    if let Some(export) = &state.click_export {
+        let stats = export.stats();
+        registry.register(
+            "blink_export_published",
+            "Click events NATS JetStream acknowledged",
+            counter(stats.published),
+        );
+        registry.register("blink_export_retried", "Click event publications retried", counter(stats.retried));
+        registry.register(
+            "blink_export_dropped",
+            "Click events dropped from the export (buffer full, or shutdown timeout)",
+            counter(stats.dropped),
+        );
+        registry.register(
+            "blink_export_buffered",
+            "Click events waiting to be exported",
+            gauge(i64::try_from(stats.buffered).unwrap_or(i64::MAX)),
+        );
+        registry.register(
+            "blink_export_connected",
+            "1 while the connection to NATS is up",
+            gauge(i64::from(stats.connected)),
+        );
+    }
+
     let plugins = state.plugins.stats();
     if !plugins.is_empty() {
         let calls = Readings::<Counter>::new("plugin");

@@ -1,6 +1,8 @@
 //! Shared test helpers: fresh databases, in-process servers on port 0, and the real binary.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod nats;
+pub mod nginx;
 pub mod oidc;
 pub mod private_redis;
 pub mod process;
