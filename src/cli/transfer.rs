@@ -310,6 +310,9 @@ enum Column {
     AutoSlug,
     /// A whole short URL (`https://s.test/abc`, Bitly's `bit.ly/abc`): its last path segment is the slug.
     ShortUrl,
+    /// Bitly's custom bitlinks (`https://brand.ly/Spring`, several separated by commas): preferred over its
+    /// automatic bitlink.
+    CustomShortUrl,
     Title,
     Status,
     CacheMaxAge,
@@ -327,7 +330,8 @@ fn column(header: &str) -> Option<Column> {
         "slug" | "shortcode" | "keyword" | "address" | "backhalf" | "customslug" | "hash" => Column::Slug,
         "brand" => Column::Brand,
         "autoslug" => Column::AutoSlug,
-        "shorturl" | "link" | "bitlink" | "shortlink" | "custombitlinks" | "shorturlfull" => Column::ShortUrl,
+        "shorturl" | "link" | "bitlink" | "shortlink" | "shorturlfull" => Column::ShortUrl,
+        "custombitlinks" | "custombitlink" => Column::CustomShortUrl,
         "title" => Column::Title,
         "status" | "redirectstatus" => Column::Status,
         "cachemaxage" => Column::CacheMaxAge,
@@ -339,7 +343,7 @@ fn column(header: &str) -> Option<Column> {
 /// The link a row of named fields describes.
 fn record_from_fields(fields: &[(String, String)]) -> Result<LinkRecord, String> {
     let mut record = LinkRecord::default();
-    let (mut slug, mut brand, mut short_url) = (None, None, None);
+    let (mut slug, mut brand, mut short_url, mut custom) = (None, None, None, None);
     for (name, value) in fields {
         let value = value.trim();
         if value.is_empty() {
@@ -350,9 +354,10 @@ fn record_from_fields(fields: &[(String, String)]) -> Result<LinkRecord, String>
             Some(Column::Slug) => slug = Some(value.to_owned()),
             Some(Column::Brand) => brand = Some(value.to_owned()),
             Some(Column::AutoSlug) => record.auto_slug = Some(value.to_owned()),
+            Some(Column::ShortUrl) => short_url = Some(value.to_owned()),
             // Bitly lists several custom bitlinks in one cell; the first is kept.
-            Some(Column::ShortUrl) if short_url.is_none() => {
-                short_url = value.split([',', ' ']).find(|part| !part.is_empty()).map(str::to_owned);
+            Some(Column::CustomShortUrl) => {
+                custom = value.split([',', ' ']).find(|part| !part.is_empty()).map(str::to_owned);
             }
             Some(Column::Title) => record.title = Some(value.to_owned()),
             Some(Column::Status) => {
@@ -363,7 +368,7 @@ fn record_from_fields(fields: &[(String, String)]) -> Result<LinkRecord, String>
                     Some(value.parse().map_err(|_| format!("cache_max_age `{value}` is not a number of seconds"))?);
             }
             Some(Column::CreatedAt) => record.created_at = parse_time(value),
-            Some(Column::ShortUrl) | None => {}
+            None => {}
         }
     }
     if record.url.is_empty() {
@@ -375,7 +380,7 @@ fn record_from_fields(fields: &[(String, String)]) -> Result<LinkRecord, String>
             record.auto_slug.get_or_insert(auto);
             Some(brand)
         }
-        (brand, slug) => brand.or(slug).or_else(|| short_url.as_deref().and_then(last_segment)),
+        (brand, slug) => brand.or(slug).or_else(|| custom.or(short_url).as_deref().and_then(last_segment)),
     };
     Ok(record)
 }
