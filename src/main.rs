@@ -192,6 +192,8 @@ enum ConfigCommand {
     Check,
     /// Print a blink.toml documenting every key at its default.
     Example,
+    /// Print the configuration reference of README.md (a Markdown table of every key).
+    Reference,
 }
 
 /// Exit code for configuration errors, distinct from runtime failures (1).
@@ -202,6 +204,10 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Config { command: ConfigCommand::Example }) => {
             print!("{}", config::example_toml());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Config { command: ConfigCommand::Reference }) => {
+            print!("{}", config::reference_markdown());
             return ExitCode::SUCCESS;
         }
         Some(Command::Plugin { command: PluginCommand::Check { file } }) => return check_plugin(file),
@@ -245,7 +251,9 @@ fn main() -> ExitCode {
         Command::Links { json, command: LinksCommand::Apply } => {
             return runtime.block_on(declared_links(loaded, true, json));
         }
-        Command::Config { command: ConfigCommand::Example } | Command::Plugin { .. } | Command::Healthcheck { .. } => {
+        Command::Config { command: ConfigCommand::Example | ConfigCommand::Reference }
+        | Command::Plugin { .. }
+        | Command::Healthcheck { .. } => {
             unreachable!("handled before starting the runtime")
         }
         Command::Links { json, command } => runtime.block_on(links(loaded, command, json)),

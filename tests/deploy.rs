@@ -14,6 +14,7 @@ use std::process::Command;
 
 use common::TestDb;
 use common::process::{Running, blink};
+use serde::Deserialize;
 use serde_yaml::Value as Yaml;
 
 fn repo() -> &'static Path {
@@ -317,4 +318,63 @@ fn compose_dev_profile_adds_an_openid_provider_for_blinks_callback() {
     let aliases = strings(&dex["networks"]["default"]["aliases"]);
     let host = url::Url::parse(issuer).unwrap().host_str().unwrap().to_owned();
     assert!(aliases.contains(&host), "Blink reaches the issuer {issuer} by the same name as the browser");
+}
+
+#[test]
+fn the_example_blink_toml_and_env_file_are_a_valid_configuration_with_declared_links() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("examples/.env"), dir.path().join(".env")).unwrap();
+    let config = repo().join("examples/blink.toml");
+    let check = blink(dir.path(), &BTreeMap::new(), &["--config", config.to_str().unwrap(), "config", "check"])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(stdout.contains("[[link]] docs -> https://docs.example.com/"), "{stdout}");
+    assert!(stdout.contains("server.trust_proxy"), "{stdout}");
+}
+
+/// The documents of a Kubernetes manifest file.
+fn manifests(name: &str) -> Vec<Yaml> {
+    let text = std::fs::read_to_string(repo().join("examples/kubernetes").join(name)).unwrap();
+    serde_yaml::Deserializer::from_str(&text).map(|document| Yaml::deserialize(document).unwrap()).collect()
+}
+
+#[test]
+fn the_kubernetes_example_probes_healthz_and_readyz_and_mounts_blink_toml_from_its_config_map() {
+    let deployment = &manifests("deployment.yaml")[0];
+    assert_eq!(deployment["kind"].as_str(), Some("Deployment"));
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
+    assert_eq!(container["ports"][0]["containerPort"].as_u64(), Some(3000));
+    let env: BTreeMap<String, String> = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|var| (var["name"].as_str().unwrap().to_owned(), var["value"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(env.get("PORT").map(String::as_str), Some("3000"));
+    assert_eq!(env.get("AUTO_MIGRATE").map(String::as_str), Some("0"), "the migration Job migrates");
+    // The ConfigMap's blink.toml is where BLINK_CONFIG points, and Blink accepts it.
+    let mount = &container["volumeMounts"][0];
+    assert_eq!(format!("{}/blink.toml", mount["mountPath"].as_str().unwrap()), env["BLINK_CONFIG"]);
+    let config_map = &manifests("configmap.yaml")[0];
+    assert_eq!(pod["volumes"][0]["configMap"]["name"], config_map["metadata"]["name"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blink.toml"), config_map["data"]["blink.toml"].as_str().unwrap()).unwrap();
+    let check = blink(dir.path(), &BTreeMap::new(), &["config", "check"]).output().unwrap();
+    assert!(check.status.success(), "{check:?}");
+    // The Service selects the Deployment's pods, and the Job runs `blink migrate` with the same secrets.
+    let service = &manifests("service.yaml")[0];
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    for (key, value) in service["spec"]["selector"].as_mapping().unwrap() {
+        assert_eq!(&labels[key.as_str().unwrap()], value);
+    }
+    let job = &manifests("migrate-job.yaml")[0];
+    let migrate = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(strings(&migrate["args"]), ["migrate"]);
+    assert_eq!(migrate["envFrom"], container["envFrom"]);
+    assert_eq!(manifests("secret.yaml")[0]["metadata"]["name"], container["envFrom"][0]["secretRef"]["name"]);
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::{DurationError, HumanDuration};
 pub use plugins::PluginConfig;
-pub use report::{example_toml, render_check};
+pub use report::{example_toml, reference_markdown, render_check};
 pub use secret::{CredentialsUrl, REDACTED, Secret, redact_url};
 pub use sources::ConfigInput;
 pub use trust_proxy::{TrustProxy, TrustProxyError, parse_forwarded_entry};

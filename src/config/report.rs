@@ -133,3 +133,28 @@ pub fn example_toml() -> String {
     out.push_str(LINKS_EXAMPLE);
     out
 }
+
+/// The configuration reference of README.md: every key with its variables, default and purpose, as a Markdown
+/// table (generated; `blink config reference` prints it and a test keeps README.md in step).
+pub fn reference_markdown() -> String {
+    let defaults = Value::serialize(Config::default()).ok();
+    let mut out =
+        String::from("| key (`blink.toml`) | environment variables | default | what it does |\n|---|---|---|---|\n");
+    for doc in KEYS {
+        let default = defaults.as_ref().and_then(|value| value.find_ref(doc.key)).and_then(toml_text);
+        let default = match (default, doc.kind) {
+            (Some(_), Kind::Secret) | (None, _) => "(unset)".to_owned(),
+            (Some(text), _) => format!("`{}`", text.replace('|', "\\|")),
+        };
+        let mut vars: Vec<String> = doc.env.iter().map(|var| format!("`{var}`")).collect();
+        vars.push(format!("`{}`", keys::blink_env_name(doc.key)));
+        let _ = writeln!(out, "| `{}` | {} | {default} | {} |", doc.key, vars.join(", "), doc.doc.replace('|', "\\|"));
+    }
+    out.push_str(
+        "| `[[plugins]]` | | | WebAssembly plugins: `name`, `path`, `hooks`, `memory`, `timeout`, `on_error`, `config` \
+         (see Plugins) |\n\
+         | `[[link]]` | | | Declared links: `slug`, `url`, `title`, `status`, `cache_max_age`, `auto_slug` (see Links as \
+         code) |\n",
+    );
+    out
+}
