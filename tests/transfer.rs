@@ -209,3 +209,62 @@ fn import_reads_the_format_from_the_extension_or_format_and_standard_input() {
     assert_eq!(csv.lines().count(), 4, "{csv}");
     assert!(csv.starts_with("slug,auto_slug,url,title,status,cache_max_age,created_at\n"), "{csv}");
 }
+
+/// How many links the SQLite database at `url` holds (0 before the import's first commit or migration).
+fn count_links(url: &str) -> i64 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let Ok(mut conn) = sqlx::SqliteConnection::connect(url).await else { return 0 };
+        sqlx::query_scalar("SELECT count(*) FROM links").fetch_one(&mut conn).await.unwrap_or(0)
+    })
+}
+
+/// Starts `blink links import` of `lines` distinct URLs and waits until its first batch is committed.
+fn start_big_import(dir: &std::path::Path, db: &TestDb, lines: usize) -> std::process::Child {
+    let urls: String = (0..lines).map(|n| format!("https://bulk.example/{n}\n")).collect();
+    std::fs::write(dir.join("urls.txt"), urls).unwrap();
+    let env = BTreeMap::from([("DATABASE_URL", db.url.clone())]);
+    let child = blink(dir, &env, &["links", "import", "urls.txt"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Polling a condition, not timing: the loop ends as soon as a batch is in.
+    while count_links(&db.url) == 0 {
+        assert!(started.elapsed() < common::process::PATIENCE, "no batch was committed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child
+}
+
+#[test]
+fn an_import_interrupted_with_ctrl_c_stops_after_a_whole_batch_and_says_so() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = 8 * transfer::IMPORT_BATCH;
+    let child = start_big_import(dir.path(), &db, lines);
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let count = count_links(&db.url);
+    assert_eq!(count % transfer::IMPORT_BATCH as i64, 0, "{count} links: a batch was half-written");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if (count as usize) < lines {
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        assert!(stderr.contains("interrupted") && stderr.contains(&format!("created {count},")), "{stderr}");
+    }
+}
+
+#[test]
+fn a_killed_import_leaves_only_whole_batches() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = start_big_import(dir.path(), &db, 8 * transfer::IMPORT_BATCH);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let count = count_links(&db.url);
+    assert!(count > 0);
+    assert_eq!(count % transfer::IMPORT_BATCH as i64, 0, "{count} links: a batch was half-written");
+}
