@@ -174,18 +174,24 @@ impl SlowRedis {
         let port = listener.local_addr().unwrap().port();
         let (ping_tx, ping_received) = std::sync::mpsc::channel();
         let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        // Every connection is served (Blink also opens one to subscribe to other instances' link changes).
+        let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
         std::thread::spawn(move || {
-            let Ok((stream, _)) = listener.accept() else { return };
-            let mut writer = stream.try_clone().unwrap();
-            let mut reader = BufReader::new(stream);
-            while let Some(command) = read_command(&mut reader) {
-                if command.eq_ignore_ascii_case("PING") {
-                    let _ = ping_tx.send(());
-                    let _ = release_rx.recv();
-                    let _ = writer.write_all(b"+PONG\r\n");
-                } else {
-                    let _ = writer.write_all(b"+OK\r\n");
-                }
+            while let Ok((stream, _)) = listener.accept() {
+                let (ping_tx, release_rx) = (ping_tx.clone(), release_rx.clone());
+                std::thread::spawn(move || {
+                    let mut writer = stream.try_clone().unwrap();
+                    let mut reader = BufReader::new(stream);
+                    while let Some(command) = read_command(&mut reader) {
+                        if command.eq_ignore_ascii_case("PING") {
+                            let _ = ping_tx.send(());
+                            let _ = release_rx.lock().map(|release| release.recv());
+                            let _ = writer.write_all(b"+PONG\r\n");
+                        } else {
+                            let _ = writer.write_all(b"+OK\r\n");
+                        }
+                    }
+                });
             }
         });
         Self { port, ping_received, release }
