@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use blink::links::{LinkError, NewLink};
-use blink::plugins::PluginConfig;
+use blink::plugins::{PluginConfig, VaryOn};
 use common::{TestApp, TestDb};
-use reqwest::header::{CACHE_CONTROL, LOCATION, USER_AGENT};
+use reqwest::header::{CACHE_CONTROL, LOCATION, USER_AGENT, VARY};
 
 fn guest(name: &str) -> PathBuf {
     let path =
@@ -117,6 +117,100 @@ async fn device_redirect_sends_phones_to_the_app_stores() {
     let desktop = visit("Mozilla/5.0 (X11; Linux x86_64)").await.unwrap();
     assert_eq!(desktop.headers()[LOCATION], "https://example.com/app");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_redirect_rule_declaring_vary_keeps_the_links_caching_when_it_answers_none_and_sets_vary() {
+    let db = TestDb::sqlite();
+    let mut devices = plugin("devices", "device_redirect", &[("ios", "https://apps.apple.com/app/id1")]);
+    devices.vary = Some(vec![VaryOn::UserAgent]);
+    let app = spawn_with(&db, vec![devices]).await;
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/app", None)).await.unwrap();
+    let url = format!("{}/{}", app.base, link.slug);
+    let visit = |agent: &'static str| app.client.get(&url).header(USER_AGENT, agent).send();
+
+    let desktop = visit("Mozilla/5.0 (X11; Linux x86_64)").await.unwrap();
+    assert_eq!(desktop.headers()[LOCATION], "https://example.com/app");
+    let cache_control = desktop.headers()[CACHE_CONTROL].to_str().unwrap();
+    assert!(cache_control.starts_with("public, max-age="), "the link's own caching: {cache_control}");
+    assert_eq!(desktop.headers()[VARY], "user-agent");
+    let iphone = visit("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)").await.unwrap();
+    assert_eq!(iphone.headers()[LOCATION], "https://apps.apple.com/app/id1");
+    assert_eq!(iphone.headers()[CACHE_CONTROL], "private, no-cache", "a per-visitor answer stays private");
+    assert_eq!(iphone.headers()[VARY], "user-agent");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_redirect_rule_depending_only_on_the_query_keeps_the_links_caching_for_its_answers() {
+    let db = TestDb::sqlite();
+    let mut devices = plugin("devices", "device_redirect", &[("ios", "https://apps.apple.com/app/id1")]);
+    // Declared wrongly on purpose: what Blink does follows the declaration.
+    devices.vary = Some(vec![VaryOn::Query]);
+    let app = spawn_with(&db, vec![devices]).await;
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/app", None)).await.unwrap();
+    let url = format!("{}/{}", app.base, link.slug);
+    let iphone = app.client.get(&url).header(USER_AGENT, "(iPhone)").send().await.unwrap();
+    assert_eq!(iphone.headers()[LOCATION], "https://apps.apple.com/app/id1");
+    assert!(iphone.headers()[CACHE_CONTROL].to_str().unwrap().starts_with("public, max-age="));
+    assert!(iphone.headers().get(VARY).is_none(), "the URL is every cache's key already");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_undeclared_redirect_rule_keeps_every_redirect_private() {
+    let db = TestDb::sqlite();
+    let app = spawn_with(&db, vec![plugin("devices", "device_redirect", &[])]).await;
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/app", None)).await.unwrap();
+    let desktop = app.get(&format!("/{}", link.slug)).await;
+    assert_eq!(desktop.headers()[LOCATION], "https://example.com/app");
+    assert_eq!(desktop.headers()[CACHE_CONTROL], "private, no-cache");
+    assert!(desktop.headers().get(VARY).is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_link_policy_fails_closed_by_default_with_a_503_naming_the_policy() {
+    let db = TestDb::sqlite();
+    let mut probe = plugin("probe", "sandbox_probe", &[]);
+    probe.timeout = Some(std::time::Duration::from_secs(5));
+    let app = spawn_with(&db, vec![probe]).await;
+    let token = common::token_for(&app.store, "alice", blink::auth::Role::User, "link:*").await;
+    let response = app
+        .client
+        .post(format!("{}/api/links", app.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "originalUrl": "https://example.com/?panic=boom" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    let detail = problem.to_string();
+    assert!(detail.contains("The link policy is unavailable"), "{detail}");
+    assert!(!detail.contains("boom") && !detail.contains("probe"), "the cause stays in the log: {detail}");
+    let listed = app.state.links.create(&Caller::operator(), new_link("https://example.com/fine", None)).await;
+    assert!(listed.is_ok(), "a policy that answers lets links through: {listed:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn compiled_plugins_are_cached_next_to_the_sqlite_database_by_default() {
+    let db = TestDb::sqlite();
+    let config = db.config();
+    let database = config.database.url.expose().strip_prefix("sqlite://").expect("a sqlite file").to_owned();
+    let cache = std::path::Path::new(&database).parent().expect("its directory").join("plugin-cache");
+    assert!(!cache.exists());
+
+    let app = spawn_with(&db, vec![plugin("guard", "slug_guard", &[])]).await;
+    app.stop().await;
+
+    let cached: Vec<_> = std::fs::read_dir(&cache).expect("the cache directory").flatten().collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].file_name().to_string_lossy().ends_with(".cwasm"));
 }
 
 #[tokio::test]

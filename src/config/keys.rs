@@ -296,10 +296,17 @@ pub const KEYS: &[KeyDoc] = &[
     key("analytics.batch_size", &[], "1024", "Click events handed to a consumer (an analytics plugin) per call."),
     key("analytics.workers", &[], "2", "Tasks delivering click batches to their consumers."),
     key(
+        "plugin_runtime.cache",
+        &[],
+        "true",
+        "Cache compiled plugins on disk, so a large one starts fast the second time.",
+    ),
+    key(
         "plugin_runtime.cache_dir",
         &[],
         "/var/cache/blink",
-        "Where compiled plugins are cached by content hash; unset compiles them at every start.",
+        "Where compiled plugins are cached by content hash; unset: plugin-cache next to a SQLite database file, \
+         else $XDG_CACHE_HOME/blink/plugins (or ~/.cache/blink/plugins).",
     ),
     key(
         "plugin_runtime.stats_interval",
