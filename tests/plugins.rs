@@ -254,16 +254,86 @@ async fn a_broken_plugin_stops_the_start_naming_it() {
 #[test]
 fn plugin_check_lists_hooks_and_refuses_a_wrong_interface_version() {
     let binary = env!("CARGO_BIN_EXE_blink");
-    let output =
-        std::process::Command::new(binary).args(["plugin", "check"]).arg(guest("wordy_slugs")).output().unwrap();
+    let output = std::process::Command::new(binary)
+        .args(["plugin", "check", "--timeout", "2s"])
+        .arg(guest("wordy_slugs"))
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("blink:plugin@0.1.0") && stdout.contains("slug-rules"), "{stdout}");
+    assert!(stdout.contains("generate(") && stdout.contains("validate("), "both calls were probed: {stdout}");
 
     let output = std::process::Command::new(binary).args(["plugin", "check"]).arg(guest("old_abi")).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("0.0.9") && stderr.contains("0.1.0"), "{stderr}");
+}
+
+/// A slug-rules component whose every call loops forever: types fine, deadly in a server.
+const ENDLESS_SLUG_RULES: &str = r#"(component
+  (core module $m
+    (memory (export "memory") 1)
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+    (func (export "generate") (param i32 i32 i32 i32 i32 i32) (result i32) (loop $l (br $l)) (i32.const 0))
+    (func (export "validate") (param i32 i32) (result i32) (loop $l (br $l)) (i32.const 0)))
+  (core instance $i (instantiate $m))
+  (type $req (record (field "url" string) (field "creator" (option string)) (field "attempt" u32)))
+  (func $generate (param "request" $req) (result (option string))
+    (canon lift (core func $i "generate") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+  (func $validate (param "slug" string) (result (result (error string)))
+    (canon lift (core func $i "validate") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+  (instance $rules
+    (export "slug-request" (type $req))
+    (export "generate" (func $generate))
+    (export "validate" (func $validate)))
+  (export "blink:plugin/slug-rules@0.1.0" (instance $rules)))"#;
+
+#[test]
+fn plugin_check_catches_an_endless_loop_that_the_types_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("endless.wat");
+    std::fs::write(&path, ENDLESS_SLUG_RULES).unwrap();
+    let check = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_blink"))
+            .args(["plugin", "check"])
+            .args(extra)
+            .arg(&path)
+            .env("XDG_CACHE_HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+
+    let types_only = check(&["--no-probes"]);
+    let probed = check(&[]);
+
+    assert!(types_only.status.success(), "{types_only:?}");
+    assert_eq!(probed.status.code(), Some(1), "{probed:?}");
+    let stderr = String::from_utf8_lossy(&probed.stderr);
+    assert!(stderr.contains("timed out after 10 ms") && stderr.contains("probe(s) failed"), "{stderr}");
+}
+
+#[test]
+fn plugin_try_prints_the_answer_logs_and_timing_and_fails_on_a_trap_with_its_stderr() {
+    let try_probe = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_blink"))
+            .args(["plugin", "try", "--hook", "link-policy", "--timeout", "2s", "--n", "20", "--url", url])
+            .arg(guest("sandbox_probe"))
+            .output()
+            .unwrap()
+    };
+
+    let logged = try_probe("log:hello");
+    let panicked = try_probe("https://example.com/?panic=oh+no");
+
+    assert!(logged.status.success(), "{logged:?}");
+    let stdout = String::from_utf8_lossy(&logged.stdout);
+    for part in ["answer: allow", "log: [info] hello", "20 call(s): p50", "peak memory"] {
+        assert!(stdout.contains(part), "`{part}` not in {stdout}");
+    }
+    assert_eq!(panicked.status.code(), Some(1), "{panicked:?}");
+    let stderr = String::from_utf8_lossy(&panicked.stderr);
+    assert!(stderr.contains("FAILED: trapped") && stderr.contains("stderr: oh+no"), "{stderr}");
 }
 
 #[test]

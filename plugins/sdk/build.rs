@@ -28,6 +28,9 @@ fn main() {
 macro_rules! generate {{
     ($world:literal) => {{
         $crate::wit_bindgen::generate!({{
+            // No `path`: wit-bindgen would also read the plugin's own `wit/` (a scaffold's vendored copy), and the
+            // package would be there twice.
+            path: [],
             inline: r{hashes}"{wit}"{hashes},
             world: $world,
             runtime_path: "blink_plugin_sdk::wit_bindgen::rt",

@@ -1,5 +1,6 @@
 //! Command implementations behind `blink`'s subcommands (the argument parsing lives in `main.rs`).
 
 pub mod links;
+pub mod plugins;
 pub mod tokens;
 pub mod users;

@@ -12,7 +12,8 @@
 //!    ([`PluginHost::click_subscriber`]),
 //! 3. reloads it on SIGHUP, and reads [`PluginHost::stats`] for metrics.
 //!
-//! `blink plugin check <file>` is [`check_component`].
+//! `blink plugin check <file>` is [`check_component`] and the [`probe`]s of a [`TryHost`]; `blink plugin try` is a
+//! [`TryHost`]; `blink plugin new` is [`scaffold`].
 //! The interface is `plugins/wit/plugin.wit`; see `plugins/README.md`.
 
 mod analytics;
@@ -24,12 +25,14 @@ mod kv_backends;
 mod link_policy;
 mod redirect_rules;
 mod runtime;
+pub mod scaffold;
 mod server_plugins;
 mod slug_rules;
 mod stats;
 #[cfg(test)]
 mod tests;
 mod trace;
+mod tryout;
 
 // The `[[plugins]]` settings are configuration, which depends on nothing; the hooks call them `config`.
 use crate::config::plugins as config;
@@ -56,3 +59,4 @@ pub use server_plugins::{RedirectChoice, ServerPlugins};
 pub use slug_rules::SlugVerdict;
 pub use stats::{BreakerOptions, PluginStats};
 pub use trace::{MAX_STDERR, TraceData, human_bytes};
+pub use tryout::{TryHost, TryInput, TryOptions, TryReport, probe};

@@ -94,7 +94,7 @@ impl TraceData {
     /// The stderr text, lossily decoded, without trailing blank lines; `None` when the guest wrote nothing.
     pub fn stderr_text(&self) -> Option<String> {
         let text = String::from_utf8_lossy(&self.stderr);
-        let text = text.trim_end();
+        let text = text.trim();
         if text.is_empty() {
             return None;
         }
