@@ -173,7 +173,7 @@ fn try_lines(wasm: &str, hooks: &[Hook]) -> String {
     for hook in hooks {
         let (args, expect) = match hook {
             Hook::SlugRules => ("--url https://example.com/page --slug reserved-admin", "err"),
-            Hook::LinkPolicy => ("--url http://example.com/", "deny"),
+            Hook::LinkPolicy => ("--url https://evil.example/login", "deny"),
             Hook::RedirectRules => ("--url https://example.com/ --header 'User-Agent: (iPhone)'", "some"),
             Hook::Analytics => ("--url https://example.com/", "delivered"),
         };
@@ -338,13 +338,17 @@ impl exports::blink::plugin::slug_rules::Guest for Plugin {
 
 const RUST_LINK_POLICY: &str = r#"
 impl exports::blink::plugin::link_policy::Guest for Plugin {
-    /// Every new or changed link's target (normalized by Blink first). Allow, deny with a reason for the user,
-    /// or rewrite it.
+    /// Every new or changed link's target, as Blink normalized it (https, lower-case host, no `www.`, no
+    /// trailing `/`). Allow, deny with a reason for the user, or rewrite it.
     fn check(url: String, _creator: Option<String>) -> exports::blink::plugin::link_policy::Decision {
         use exports::blink::plugin::link_policy::Decision;
-        if url.starts_with("http://") {
-            log::info("refused a plain-http link");
-            return Decision::Deny("use https".to_owned());
+        let mut blocked = config::list("block"); // `block = "a.example, b.example"` in [plugins.config]
+        if blocked.is_empty() {
+            blocked.push("evil.example".to_owned());
+        }
+        if let Some(domain) = blocked.iter().find(|domain| url.contains(domain.as_str())) {
+            log::info(&format!("refused a link to {domain}"));
+            return Decision::Deny(format!("links to {domain} are not allowed"));
         }
         Decision::Allow
     }
@@ -447,10 +451,11 @@ const PY_LINK_POLICY: &str = r#"
 
 class LinkPolicy(exports.LinkPolicy):
     def check(self, url: str, creator: str | None):
+        # `url` is normalized by Blink first: https, lower-case host, no `www.`, no trailing `/`.
         from wit_world.exports.link_policy import Decision_Allow, Decision_Deny
-        if url.startswith("http://"):
-            log.log(log.Level.INFO, "refused a plain-http link")
-            return Decision_Deny("use https")
+        if "evil.example" in url:
+            log.log(log.Level.INFO, "refused a link to evil.example")
+            return Decision_Deny("links to evil.example are not allowed")
         return Decision_Allow()
 "#;
 
@@ -530,7 +535,8 @@ export const slugRules = {
 const JS_LINK_POLICY: &str = r#"
 export const linkPolicy = {
   check(url, creator) {
-    return url.startsWith("http://") ? { tag: "deny", val: "use https" } : { tag: "allow" };
+    // `url` is normalized by Blink first: https, lower-case host, no `www.`, no trailing `/`.
+    return url.includes("evil.example") ? { tag: "deny", val: "links to evil.example are not allowed" } : { tag: "allow" };
   },
 };
 "#;
