@@ -92,11 +92,91 @@ enum UsersCommand {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Load a plugin component and list the hooks it implements and its interface version.
+    /// Load a plugin component, list its hooks and interface version, and run each hook under built-in probes
+    /// with the server's limits (an endless loop or a trap fails the check).
     Check {
         /// The component (`.wasm`).
         file: PathBuf,
+        #[command(flatten)]
+        limits: PluginLimits,
+        /// Only check the types: run no probe.
+        #[arg(long)]
+        no_probes: bool,
     },
+    /// Call one hook of a plugin under the server's limits and print its answer, log lines, stderr, time per call
+    /// and peak memory; exits non-zero on a trap, a timeout or an unexpected answer.
+    Try {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// slug-rules (generate, or validate with --slug), link-policy, redirect-rules or analytics.
+        #[arg(long)]
+        hook: String,
+        /// The target URL the hook sees.
+        #[arg(long)]
+        url: String,
+        /// slug-rules: validate this slug instead of generating one.
+        #[arg(long)]
+        slug: Option<String>,
+        /// redirect-rules: the request's query string, without `?`.
+        #[arg(long)]
+        query: Option<String>,
+        /// redirect-rules, analytics: a request header `Name: value` (user-agent, accept-language, referer).
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// redirect-rules, analytics: the visitor's country (the configured country header's value).
+        #[arg(long)]
+        country: Option<String>,
+        /// Calls to make (time per call is reported as p50/p99).
+        #[arg(long, default_value_t = 1)]
+        n: usize,
+        /// Fail unless the answer contains this text (e.g. `deny`, `some`).
+        #[arg(long)]
+        expect: Option<String>,
+        #[command(flatten)]
+        limits: PluginLimits,
+    },
+    /// Create a plugin project that builds as it is: manifest, release profile, stack setting, the WIT of this
+    /// Blink, a stub per hook, a README and a test script.
+    New {
+        /// The project's name (a-z, 0-9, -): its directory and `.wasm` file.
+        name: String,
+        /// Comma-separated hooks: slug-rules, link-policy, redirect-rules, analytics.
+        #[arg(long)]
+        hooks: String,
+        /// rust, python (componentize-py) or js (componentize-js).
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// The directory to create (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Rust: where the SDK comes from, a path to plugins/sdk or a git URL (default: this Blink's checkout).
+        #[arg(long)]
+        sdk: Option<String>,
+    },
+}
+
+/// The plugin's settings for `check` and `try`, as in its `[[plugins]]` entry.
+#[derive(clap::Args)]
+struct PluginLimits {
+    /// A `[plugins.config]` entry, `key=value` (repeatable). (`--config` is the configuration file.)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    plugin_config: Vec<String>,
+    /// The memory limit (default 16MiB, the server's).
+    #[arg(long)]
+    memory: Option<String>,
+    /// The time limit per call (default: the hook's, 10ms for request hooks).
+    #[arg(long)]
+    timeout: Option<String>,
+}
+
+impl PluginLimits {
+    fn limits(&self) -> blink::cli::plugins::Limits {
+        blink::cli::plugins::Limits {
+            config: self.plugin_config.clone(),
+            memory: self.memory.clone(),
+            timeout: self.timeout.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -210,7 +290,7 @@ fn main() -> ExitCode {
             print!("{}", config::reference_markdown());
             return ExitCode::SUCCESS;
         }
-        Some(Command::Plugin { command: PluginCommand::Check { file } }) => return check_plugin(file),
+        Some(Command::Plugin { command }) => return plugin(command),
         _ => {}
     }
     let loaded = match LoadedConfig::load(&ConfigInput::from_process(cli.config.clone())) {
@@ -284,17 +364,37 @@ fn healthcheck(loaded: &LoadedConfig, ready: bool, timeout: u64) -> ExitCode {
     }
 }
 
-fn check_plugin(file: &std::path::Path) -> ExitCode {
-    match blink::plugins::check_component(file) {
-        Ok(report) => {
-            let hooks = report.hooks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-            println!("{}: blink:plugin@{}", file.display(), report.interface_version);
-            println!("hooks: {hooks}");
-            println!("imports: {}", report.imports.join(", "));
+fn plugin(command: &PluginCommand) -> ExitCode {
+    use blink::cli::plugins;
+    let result = match command {
+        PluginCommand::Check { file, limits, no_probes } => plugins::check(file, &limits.limits(), !no_probes),
+        PluginCommand::Try { file, hook, url, slug, query, headers, country, n, expect, limits } => (|| {
+            let hook = match plugins::parse_hooks(hook)?.as_slice() {
+                [hook] => *hook,
+                _ => return Err("--hook takes one hook".to_owned()),
+            };
+            let headers = headers.iter().map(|h| plugins::parse_header(h)).collect::<Result<Vec<_>, _>>()?;
+            let input = blink::plugins::TryInput {
+                url: url.clone(),
+                slug: slug.clone(),
+                query: query.clone(),
+                headers,
+                country: country.clone(),
+            };
+            let call = plugins::TryCall { hook, input, n: (*n).max(1), expect: expect.clone() };
+            plugins::try_hook(file, &limits.limits(), &call)
+        })(),
+        PluginCommand::New { name, hooks, lang, dir, sdk } => {
+            plugins::new(name, hooks, lang, dir.clone(), sdk.as_deref())
+        }
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            eprintln!("blink: {error}");
+        Err(message) => {
+            eprintln!("blink: {message}");
             ExitCode::FAILURE
         }
     }

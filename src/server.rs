@@ -97,7 +97,10 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
         Some(redis) => Arc::new(RedisKv::new(redis.clone())),
         None => Arc::new(store.clone()),
     };
-    let plugins = Arc::new(ServerPlugins::start(&config.plugins, &config.plugin_runtime, kv, &clicks).await?);
+    let plugins = Arc::new(
+        ServerPlugins::start(&config.plugins, config.plugin_runtime.effective_cache_dir(&config.database), kv, &clicks)
+            .await?,
+    );
     plugins.spawn_stats_reporter(config.plugin_runtime.stats_interval.get());
     // Sessions live in Redis when there is one, so every instance sees them; else in the shared database.
     let session_store: Arc<dyn SessionStore> = match &redis {

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use blink::links::{LinkError, NewLink};
-use blink::plugins::PluginConfig;
+use blink::plugins::{PluginConfig, VaryOn};
 use common::{TestApp, TestDb};
-use reqwest::header::{CACHE_CONTROL, LOCATION, USER_AGENT};
+use reqwest::header::{CACHE_CONTROL, LOCATION, USER_AGENT, VARY};
 
 fn guest(name: &str) -> PathBuf {
     let path =
@@ -120,6 +120,100 @@ async fn device_redirect_sends_phones_to_the_app_stores() {
 }
 
 #[tokio::test]
+async fn a_redirect_rule_declaring_vary_keeps_the_links_caching_when_it_answers_none_and_sets_vary() {
+    let db = TestDb::sqlite();
+    let mut devices = plugin("devices", "device_redirect", &[("ios", "https://apps.apple.com/app/id1")]);
+    devices.vary = Some(vec![VaryOn::UserAgent]);
+    let app = spawn_with(&db, vec![devices]).await;
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/app", None)).await.unwrap();
+    let url = format!("{}/{}", app.base, link.slug);
+    let visit = |agent: &'static str| app.client.get(&url).header(USER_AGENT, agent).send();
+
+    let desktop = visit("Mozilla/5.0 (X11; Linux x86_64)").await.unwrap();
+    assert_eq!(desktop.headers()[LOCATION], "https://example.com/app");
+    let cache_control = desktop.headers()[CACHE_CONTROL].to_str().unwrap();
+    assert!(cache_control.starts_with("public, max-age="), "the link's own caching: {cache_control}");
+    assert_eq!(desktop.headers()[VARY], "user-agent");
+    let iphone = visit("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)").await.unwrap();
+    assert_eq!(iphone.headers()[LOCATION], "https://apps.apple.com/app/id1");
+    assert_eq!(iphone.headers()[CACHE_CONTROL], "private, no-cache", "a per-visitor answer stays private");
+    assert_eq!(iphone.headers()[VARY], "user-agent");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_redirect_rule_depending_only_on_the_query_keeps_the_links_caching_for_its_answers() {
+    let db = TestDb::sqlite();
+    let mut devices = plugin("devices", "device_redirect", &[("ios", "https://apps.apple.com/app/id1")]);
+    // Declared wrongly on purpose: what Blink does follows the declaration.
+    devices.vary = Some(vec![VaryOn::Query]);
+    let app = spawn_with(&db, vec![devices]).await;
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/app", None)).await.unwrap();
+    let url = format!("{}/{}", app.base, link.slug);
+    let iphone = app.client.get(&url).header(USER_AGENT, "(iPhone)").send().await.unwrap();
+    assert_eq!(iphone.headers()[LOCATION], "https://apps.apple.com/app/id1");
+    assert!(iphone.headers()[CACHE_CONTROL].to_str().unwrap().starts_with("public, max-age="));
+    assert!(iphone.headers().get(VARY).is_none(), "the URL is every cache's key already");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_undeclared_redirect_rule_keeps_every_redirect_private() {
+    let db = TestDb::sqlite();
+    let app = spawn_with(&db, vec![plugin("devices", "device_redirect", &[])]).await;
+    let (link, _) =
+        app.state.links.create(&Caller::operator(), new_link("https://example.com/app", None)).await.unwrap();
+    let desktop = app.get(&format!("/{}", link.slug)).await;
+    assert_eq!(desktop.headers()[LOCATION], "https://example.com/app");
+    assert_eq!(desktop.headers()[CACHE_CONTROL], "private, no-cache");
+    assert!(desktop.headers().get(VARY).is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_link_policy_fails_closed_by_default_with_a_503_naming_the_policy() {
+    let db = TestDb::sqlite();
+    let mut probe = plugin("probe", "sandbox_probe", &[]);
+    probe.timeout = Some(std::time::Duration::from_secs(5));
+    let app = spawn_with(&db, vec![probe]).await;
+    let token = common::token_for(&app.store, "alice", blink::auth::Role::User, "link:*").await;
+    let response = app
+        .client
+        .post(format!("{}/api/links", app.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "originalUrl": "https://example.com/?panic=boom" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    let detail = problem.to_string();
+    assert!(detail.contains("The link policy is unavailable"), "{detail}");
+    assert!(!detail.contains("boom") && !detail.contains("probe"), "the cause stays in the log: {detail}");
+    let listed = app.state.links.create(&Caller::operator(), new_link("https://example.com/fine", None)).await;
+    assert!(listed.is_ok(), "a policy that answers lets links through: {listed:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn compiled_plugins_are_cached_next_to_the_sqlite_database_by_default() {
+    let db = TestDb::sqlite();
+    let config = db.config();
+    let database = config.database.url.expose().strip_prefix("sqlite://").expect("a sqlite file").to_owned();
+    let cache = std::path::Path::new(&database).parent().expect("its directory").join("plugin-cache");
+    assert!(!cache.exists());
+
+    let app = spawn_with(&db, vec![plugin("guard", "slug_guard", &[])]).await;
+    app.stop().await;
+
+    let cached: Vec<_> = std::fs::read_dir(&cache).expect("the cache directory").flatten().collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].file_name().to_string_lossy().ends_with(".cwasm"));
+}
+
+#[tokio::test]
 async fn click_tally_counts_clicks_in_its_key_value_store() {
     let db = TestDb::sqlite();
     let app = spawn_with(&db, vec![plugin("tally", "click_tally", &[])]).await;
@@ -160,16 +254,86 @@ async fn a_broken_plugin_stops_the_start_naming_it() {
 #[test]
 fn plugin_check_lists_hooks_and_refuses_a_wrong_interface_version() {
     let binary = env!("CARGO_BIN_EXE_blink");
-    let output =
-        std::process::Command::new(binary).args(["plugin", "check"]).arg(guest("wordy_slugs")).output().unwrap();
+    let output = std::process::Command::new(binary)
+        .args(["plugin", "check", "--timeout", "2s"])
+        .arg(guest("wordy_slugs"))
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("blink:plugin@0.1.0") && stdout.contains("slug-rules"), "{stdout}");
+    assert!(stdout.contains("generate(") && stdout.contains("validate("), "both calls were probed: {stdout}");
 
     let output = std::process::Command::new(binary).args(["plugin", "check"]).arg(guest("old_abi")).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("0.0.9") && stderr.contains("0.1.0"), "{stderr}");
+}
+
+/// A slug-rules component whose every call loops forever: types fine, deadly in a server.
+const ENDLESS_SLUG_RULES: &str = r#"(component
+  (core module $m
+    (memory (export "memory") 1)
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+    (func (export "generate") (param i32 i32 i32 i32 i32 i32) (result i32) (loop $l (br $l)) (i32.const 0))
+    (func (export "validate") (param i32 i32) (result i32) (loop $l (br $l)) (i32.const 0)))
+  (core instance $i (instantiate $m))
+  (type $req (record (field "url" string) (field "creator" (option string)) (field "attempt" u32)))
+  (func $generate (param "request" $req) (result (option string))
+    (canon lift (core func $i "generate") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+  (func $validate (param "slug" string) (result (result (error string)))
+    (canon lift (core func $i "validate") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+  (instance $rules
+    (export "slug-request" (type $req))
+    (export "generate" (func $generate))
+    (export "validate" (func $validate)))
+  (export "blink:plugin/slug-rules@0.1.0" (instance $rules)))"#;
+
+#[test]
+fn plugin_check_catches_an_endless_loop_that_the_types_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("endless.wat");
+    std::fs::write(&path, ENDLESS_SLUG_RULES).unwrap();
+    let check = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_blink"))
+            .args(["plugin", "check"])
+            .args(extra)
+            .arg(&path)
+            .env("XDG_CACHE_HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+
+    let types_only = check(&["--no-probes"]);
+    let probed = check(&[]);
+
+    assert!(types_only.status.success(), "{types_only:?}");
+    assert_eq!(probed.status.code(), Some(1), "{probed:?}");
+    let stderr = String::from_utf8_lossy(&probed.stderr);
+    assert!(stderr.contains("timed out after 10 ms") && stderr.contains("probe(s) failed"), "{stderr}");
+}
+
+#[test]
+fn plugin_try_prints_the_answer_logs_and_timing_and_fails_on_a_trap_with_its_stderr() {
+    let try_probe = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_blink"))
+            .args(["plugin", "try", "--hook", "link-policy", "--timeout", "2s", "--n", "20", "--url", url])
+            .arg(guest("sandbox_probe"))
+            .output()
+            .unwrap()
+    };
+
+    let logged = try_probe("log:hello");
+    let panicked = try_probe("https://example.com/?panic=oh+no");
+
+    assert!(logged.status.success(), "{logged:?}");
+    let stdout = String::from_utf8_lossy(&logged.stdout);
+    for part in ["answer: allow", "log: [info] hello", "20 call(s): p50", "peak memory"] {
+        assert!(stdout.contains(part), "`{part}` not in {stdout}");
+    }
+    assert_eq!(panicked.status.code(), Some(1), "{panicked:?}");
+    let stderr = String::from_utf8_lossy(&panicked.stderr);
+    assert!(stderr.contains("FAILED: trapped") && stderr.contains("stderr: oh+no"), "{stderr}");
 }
 
 #[test]

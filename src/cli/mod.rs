@@ -2,6 +2,7 @@
 
 pub mod healthcheck;
 pub mod links;
+pub mod plugins;
 pub mod tokens;
 pub mod transfer;
 pub mod users;

@@ -350,10 +350,17 @@ pub const KEYS: &[KeyDoc] = &[
     ),
     secret("metrics.token", &["METRICS_TOKEN"], "change-me", "Bearer token /metrics requires."),
     key(
+        "plugin_runtime.cache",
+        &[],
+        "true",
+        "Cache compiled plugins on disk, so a large one starts fast the second time.",
+    ),
+    key(
         "plugin_runtime.cache_dir",
         &[],
         "/var/cache/blink",
-        "Where compiled plugins are cached by content hash; unset compiles them at every start.",
+        "Where compiled plugins are cached by content hash; unset: plugin-cache next to a SQLite database file, \
+         else $XDG_CACHE_HOME/blink/plugins (or ~/.cache/blink/plugins).",
     ),
     key(
         "plugin_runtime.stats_interval",

@@ -150,14 +150,26 @@ impl MetricsConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PluginRuntimeConfig {
-    /// Where compiled plugins are cached by content hash; unset compiles at every start.
+    /// Whether compiled plugins are cached on disk (a large component then starts fast the second time).
+    pub cache: bool,
+    /// Where they are cached by content hash; unset: [`plugins::default_cache_dir`].
     pub cache_dir: Option<PathBuf>,
     pub stats_interval: HumanDuration,
 }
 
 impl Default for PluginRuntimeConfig {
     fn default() -> Self {
-        Self { cache_dir: None, stats_interval: HumanDuration::from_secs(60) }
+        Self { cache: true, cache_dir: None, stats_interval: HumanDuration::from_secs(60) }
+    }
+}
+
+impl PluginRuntimeConfig {
+    /// The directory compiled plugins are cached in, if caching is on.
+    pub fn effective_cache_dir(&self, database: &DatabaseConfig) -> Option<PathBuf> {
+        if !self.cache {
+            return None;
+        }
+        self.cache_dir.clone().or_else(|| plugins::default_cache_dir(Some(database.url.expose())))
     }
 }
 

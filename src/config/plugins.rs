@@ -59,12 +59,11 @@ impl fmt::Display for Hook {
 }
 
 /// What happens to the request when a plugin fails (traps, times out, or is
-/// disabled by its circuit breaker).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+/// disabled by its circuit breaker). Unset, it depends on the call: see [`PluginConfig::on_error_for`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnError {
     /// Fail open: carry on as if the plugin had no opinion.
-    #[default]
     Skip,
     /// Fail closed: the request fails.
     Fail,
@@ -79,7 +78,8 @@ pub enum OnError {
 /// hooks = ["slug-rules"]      # optional: default every hook the component exports
 /// memory = "16MiB"            # optional: bytes or "<n>KiB|MiB|GiB"
 /// timeout = "10ms"            # optional: per call; default 10 ms (request hooks), 100 ms (analytics)
-/// on_error = "skip"           # or "fail"
+/// on_error = "fail"           # optional: default "fail" for policies (link-policy, slug-rules validate), else "skip"
+/// vary = ["user-agent"]       # redirect-rules only: what its answer depends on (see `VaryOn`)
 /// [plugins.config]
 /// deny = "admin*, api"
 /// ```
@@ -102,8 +102,41 @@ pub struct PluginConfig {
     /// Time limit of one call; `None` means the hook's default.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub timeout: Option<Duration>,
+    /// `None`: the call's default ([`PluginConfig::on_error_for`]).
     #[serde(default)]
-    pub on_error: OnError,
+    pub on_error: Option<OnError>,
+    /// What a redirect-rules plugin's answer depends on; `None` (undeclared) means anything, so no shared cache
+    /// may keep a redirect it takes part in.
+    #[serde(default)]
+    pub vary: Option<Vec<VaryOn>>,
+}
+
+/// A request property a redirect-rules plugin's answer may depend on (`vary = [...]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VaryOn {
+    /// The `User-Agent` header.
+    UserAgent,
+    /// The `Accept-Language` header.
+    AcceptLanguage,
+    /// The configured country header (`[analytics] country_header`).
+    Country,
+    /// The `Referer` header.
+    #[serde(alias = "referer")]
+    Referrer,
+    /// The query string: part of the URL, which every cache keys on already.
+    Query,
+}
+
+/// Whether a failed call stops the request when `on_error` is unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallRole {
+    /// The call guards something (link-policy `check`, slug-rules `validate`): a policy that cannot answer must
+    /// not let everything through, so it fails closed.
+    Policy,
+    /// The call only chooses (an automatic slug, a redirect target, analytics): without it Blink's own choice
+    /// stands, so it fails open.
+    Choice,
 }
 
 impl PluginConfig {
@@ -116,8 +149,17 @@ impl PluginConfig {
             config: BTreeMap::new(),
             memory: DEFAULT_MEMORY,
             timeout: None,
-            on_error: OnError::Skip,
+            on_error: None,
+            vary: None,
         }
+    }
+
+    /// What a failure of a call in `role` does: the configured `on_error`, else fail for a policy, skip otherwise.
+    pub fn on_error_for(&self, role: CallRole) -> OnError {
+        self.on_error.unwrap_or(match role {
+            CallRole::Policy => OnError::Fail,
+            CallRole::Choice => OnError::Skip,
+        })
     }
 
     /// The time limit of one call of `hook`.
@@ -181,5 +223,55 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "us" | "µs" => Ok(Duration::from_micros(n)),
         "s" => Ok(Duration::from_secs(n)),
         other => Err(format!("unknown duration unit `{other}` in `{text}` (use us, ms or s)")),
+    }
+}
+
+/// The directory compiled plugins are cached in when `[plugin_runtime] cache_dir` is unset: `plugin-cache` next
+/// to a SQLite database file (the data directory), else the user's cache directory (`$XDG_CACHE_HOME/blink/plugins`
+/// or `~/.cache/blink/plugins`); `None` when there is neither.
+pub fn default_cache_dir(database_url: Option<&str>) -> Option<PathBuf> {
+    if let Some(file) = database_url.and_then(sqlite_file) {
+        let dir = file.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        return Some(dir.join("plugin-cache"));
+    }
+    let non_empty = |var| std::env::var_os(var).filter(|value| !value.is_empty()).map(PathBuf::from);
+    let cache_home = non_empty("XDG_CACHE_HOME").or_else(|| non_empty("HOME").map(|home| home.join(".cache")))?;
+    Some(cache_home.join("blink").join("plugins"))
+}
+
+/// The file of a `sqlite:` database URL, if it names one (not `sqlite::memory:` or `mode=memory`).
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_cache_defaults_to_the_sqlite_data_directory() {
+        assert_eq!(
+            default_cache_dir(Some("sqlite:///srv/blink/blink.db")),
+            Some(PathBuf::from("/srv/blink/plugin-cache"))
+        );
+        assert_eq!(default_cache_dir(Some("sqlite://blink.db?mode=rwc")), Some(PathBuf::from("./plugin-cache")));
+        assert_eq!(default_cache_dir(Some("sqlite://data/blink.db")), Some(PathBuf::from("data/plugin-cache")));
+        let elsewhere = default_cache_dir(Some("postgres://db/blink"));
+        assert!(elsewhere.as_ref().is_none_or(|dir| dir.ends_with("blink/plugins")), "{elsewhere:?}");
+    }
+
+    #[test]
+    fn policies_fail_closed_and_choices_fail_open_unless_configured() {
+        let mut config = PluginConfig::new("p", "p.wasm");
+        assert_eq!(config.on_error_for(CallRole::Policy), OnError::Fail);
+        assert_eq!(config.on_error_for(CallRole::Choice), OnError::Skip);
+        config.on_error = Some(OnError::Skip);
+        assert_eq!(config.on_error_for(CallRole::Policy), OnError::Skip);
     }
 }

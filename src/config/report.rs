@@ -52,7 +52,10 @@ const PLUGINS_EXAMPLE: &str = r#"
 # hooks = ["slug-rules"]                  # optional subset of the hooks the component exports
 # memory = "16MiB"                        # memory limit per call
 # timeout = "10ms"                        # per call; default 10ms for request hooks, 100ms for analytics batches
-# on_error = "skip"                       # "skip" (fail open) or "fail" (fail closed)
+# on_error = "fail"                       # "skip" (fail open) or "fail" (fail closed); default: "fail" for
+#                                         # link-policy and slug validation, "skip" for the rest
+# vary = ["user-agent"]                   # redirect-rules: what the answer depends on (user-agent,
+#                                         # accept-language, country, referrer, query); unset: anything
 # [plugins.config]                        # handed to the plugin as strings
 # deny = "admin*, login"
 "#;

@@ -109,14 +109,22 @@ async fn with_redirect_rules(
         referrer: owned(REFERER),
     };
     let link = plugins::Link { id: found.id.to_string(), slug: slug.to_owned(), target: found.target.to_string() };
-    // The answer may differ per visitor, so shared caches must not keep it.
-    let private = HeaderValue::from_static("private, no-cache");
     match plugins.resolve_redirect(&request, &link).await {
-        Ok(Some(target)) => match HeaderValue::from_str(&target) {
-            Ok(location) => respond(found.status, location, private),
-            Err(_) => respond(found.status, found.location.clone(), private),
-        },
-        Ok(None) => respond(found.status, found.location.clone(), private),
+        Ok(choice) => {
+            let chosen = choice.target.and_then(|target| HeaderValue::from_str(&target).ok());
+            // A shared cache may keep the answer when the plugins declared what it depends on (`vary`) and either
+            // kept the link's target or depend on the URL alone; else it may differ per visitor.
+            let shareable = choice.vary.is_declared() && (chosen.is_none() || !choice.vary.depends_on_headers());
+            let cache_control =
+                if shareable { found.cache_control.clone() } else { HeaderValue::from_static("private, no-cache") };
+            let location = chosen.unwrap_or_else(|| found.location.clone());
+            let mut response = respond(found.status, location, cache_control);
+            let vary = choice.vary.header_names(state.country_header.as_str());
+            if let Some(vary) = vary.and_then(|names| HeaderValue::from_str(&names).ok()) {
+                response.headers_mut().insert(poem::http::header::VARY, vary);
+            }
+            response
+        }
         Err(error) => {
             tracing::error!(%error, slug, "redirect-rules plugin failed and is configured to fail the request");
             pages::unavailable(req)

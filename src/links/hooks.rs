@@ -24,8 +24,24 @@ pub enum UrlVerdict {
 
 /// A hook failed and its policy is to fail the request.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct HookError(pub String);
+#[error("{what} is unavailable: {cause}")]
+pub struct HookError {
+    /// What could not answer, for the user: "the link policy", "the slug rules", "the slug generator".
+    pub what: &'static str,
+    /// Why, for the log.
+    pub cause: String,
+}
+
+impl HookError {
+    /// What the user is told: which check is unavailable and that nothing was saved; never the cause.
+    pub fn user_message(&self) -> String {
+        let mut what = self.what.to_owned();
+        if let Some(first) = what.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        format!("{what} is unavailable (a plugin failed), so nothing was saved; try again shortly")
+    }
+}
 
 /// Hooks consulted while creating and changing links.
 pub trait LinkHooks: Send + Sync {

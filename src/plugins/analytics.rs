@@ -125,6 +125,11 @@ impl PluginClicks {
                 continue;
             };
             let live = slot.take();
+            // An instance serves many batches: its store keeps recording into the trace it was made with.
+            let trace = match &live {
+                Some(live) => live.store.data().trace().restart(),
+                None => host.new_trace(),
+            };
             let call = async {
                 let mut live = match live {
                     Some(mut live) => {
@@ -132,7 +137,7 @@ impl PluginClicks {
                         live
                     }
                     None => {
-                        let (mut store, instance) = host.instantiate(plugin, Hook::Analytics).await?;
+                        let (mut store, instance) = host.instantiate(plugin, Hook::Analytics, &trace).await?;
                         let on_clicks = instance
                             .get_func(&mut store, export.0)
                             .ok_or_else(|| format_err!("the instance lacks `on-clicks`"))?;
@@ -145,7 +150,7 @@ impl PluginClicks {
                 Ok(live)
             };
             // A failed call drops its instance: the next batch gets a fresh one.
-            if let Ok(live) = host.guarded(plugin, Hook::Analytics, call).await
+            if let Ok(live) = host.guarded(plugin, Hook::Analytics, &trace, call).await
                 && live.batches < RECYCLE_AFTER
             {
                 *slot = Some(live);

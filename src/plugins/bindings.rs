@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Linker, ResourceTable, WasmList, WasmStr};
-use wasmtime::{AsContextMut, StoreContextMut, StoreLimits};
+use wasmtime::{AsContextMut, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::kv::{Counters, MAX_INCR_MANY, MAX_KEY_LEN, MAX_VALUE_LEN, PluginKv};
 use super::runtime::{EpochTicker, INTERFACE_VERSION};
+use super::trace::{CallTrace, TracedStderr, TracingLimiter};
 
 wasmtime::component::bindgen!({
     path: "plugins/wit",
@@ -36,7 +37,7 @@ pub(crate) struct PluginContext {
 /// instance), so nothing leaks between requests.
 pub(crate) struct HostState {
     pub(crate) plugin: Arc<PluginContext>,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limiter: TracingLimiter,
     /// Told when the guest waits for a key-value call.
     ticker: EpochTicker,
     table: ResourceTable,
@@ -45,17 +46,23 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<PluginContext>, limits: StoreLimits, ticker: EpochTicker) -> Self {
-        Self { plugin, limits, ticker, table: ResourceTable::new(), wasi: None }
+    pub(crate) fn new(plugin: Arc<PluginContext>, limiter: TracingLimiter, ticker: EpochTicker) -> Self {
+        Self { plugin, limiter, ticker, table: ResourceTable::new(), wasi: None }
+    }
+
+    /// The record of the call running in this store.
+    pub(crate) fn trace(&self) -> &CallTrace {
+        &self.limiter.trace
     }
 }
 
 /// The WASI a plugin gets: no preopened directories (so no filesystem), no
 /// network (TCP, UDP and name lookup denied), no environment variables or
-/// arguments, closed stdin, stdout/stderr discarded. Clocks and random are
-/// harmless and linked because `wasm32-wasip2` binaries import them.
-fn sandboxed_wasi() -> WasiCtx {
+/// arguments, closed stdin, stdout discarded, stderr kept (truncated) in the call's trace for the log. Clocks and
+/// random are harmless and linked because `wasm32-wasip2` binaries import them.
+fn sandboxed_wasi(trace: &CallTrace) -> WasiCtx {
     WasiCtx::builder()
+        .stderr(TracedStderr(trace.clone()))
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
@@ -65,20 +72,26 @@ fn sandboxed_wasi() -> WasiCtx {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: self.wasi.get_or_insert_with(sandboxed_wasi), table: &mut self.table }
+        let trace = &self.limiter.trace;
+        WasiCtxView { ctx: self.wasi.get_or_insert_with(|| sandboxed_wasi(trace)), table: &mut self.table }
     }
 }
 
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) {
         let plugin = &*self.plugin.name;
-        let message = truncate(&message, 4096);
+        // `plugin_message`, not `message`: that key is the event's own ("plugin log"), and a JSON line with a key
+        // twice loses one of them in most parsers.
+        let plugin_message = truncate(&message, 4096);
+        if self.trace().log(level, plugin_message) {
+            return;
+        }
         match level {
-            log::Level::Trace => tracing::trace!(plugin, message, "plugin log"),
-            log::Level::Debug => tracing::debug!(plugin, message, "plugin log"),
-            log::Level::Info => tracing::info!(plugin, message, "plugin log"),
-            log::Level::Warn => tracing::warn!(plugin, message, "plugin log"),
-            log::Level::Error => tracing::error!(plugin, message, "plugin log"),
+            log::Level::Trace => tracing::trace!(plugin, plugin_message, "plugin log"),
+            log::Level::Debug => tracing::debug!(plugin, plugin_message, "plugin log"),
+            log::Level::Info => tracing::info!(plugin, plugin_message, "plugin log"),
+            log::Level::Warn => tracing::warn!(plugin, plugin_message, "plugin log"),
+            log::Level::Error => tracing::error!(plugin, plugin_message, "plugin log"),
         }
     }
 }

@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Instance, InstancePre};
@@ -11,11 +12,12 @@ use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
 use super::analytics::OnClicksExport;
 use super::bindings::{HostState, PluginContext, link_policy, redirect_rules, slug_rules};
-use super::config::{Hook, OnError, PluginConfig};
+use super::config::{CallRole, Hook, OnError, PluginConfig};
 use super::error::{CallFailure, PluginError};
 use super::kv::PluginKv;
 use super::runtime::{ComponentReport, PluginRuntime};
 use super::stats::{PluginStats, Stats};
+use super::trace::{CallTrace, TraceData, TracingLimiter};
 
 /// The loaded plugins. Cheap to clone; put it in the app state. Reload
 /// (SIGHUP) = build a new one with [`PluginHost::new`] and swap it in: calls
@@ -28,6 +30,19 @@ pub struct PluginHost {
 pub(crate) struct HostInner {
     pub(crate) runtime: PluginRuntime,
     pub(crate) plugins: Vec<Arc<LoadedPlugin>>,
+    /// `Some` for `blink plugin try`: every call's outcome and trace, kept instead of logged.
+    recorded: Option<Mutex<Vec<RecordedCall>>>,
+}
+
+/// One call as `blink plugin try` shows it.
+#[derive(Debug, Clone)]
+pub struct RecordedCall {
+    pub plugin: String,
+    pub hook: Hook,
+    pub elapsed: Duration,
+    /// Why it produced no answer, if it failed.
+    pub failure: Option<CallFailure>,
+    pub trace: TraceData,
 }
 
 /// A plugin as the server lists it.
@@ -36,7 +51,8 @@ pub struct PluginInfo {
     pub name: String,
     /// The hooks in use (configured subset of the exported ones).
     pub hooks: Vec<Hook>,
-    pub on_error: OnError,
+    /// The configured failure policy; `None` for the per-call default ([`PluginConfig::on_error_for`]).
+    pub on_error: Option<OnError>,
     pub report: ComponentReport,
 }
 
@@ -51,6 +67,33 @@ pub(crate) struct LoadedPlugin {
     pub(crate) redirect_rules: Option<redirect_rules::GuestIndices>,
     pub(crate) analytics: Option<OnClicksExport>,
     pub(crate) stats: Stats,
+    stderr_budget: LogBudget,
+}
+
+/// At most [`LogBudget::PER_MINUTE`] stderr log lines a minute per plugin: a guest printing on every call must not
+/// flood the log. What is left out is counted and reported with the next line let through.
+#[derive(Default)]
+struct LogBudget {
+    minute: AtomicU64,
+    used: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogBudget {
+    const PER_MINUTE: u64 = 20;
+
+    /// `Some(lines suppressed since the last one)` when a line may be logged now.
+    fn admit(&self, now_ms: u64) -> Option<u64> {
+        let minute = now_ms / 60_000;
+        if self.minute.swap(minute, Relaxed) != minute {
+            self.used.store(0, Relaxed);
+        }
+        if self.used.fetch_add(1, Relaxed) >= Self::PER_MINUTE {
+            self.suppressed.fetch_add(1, Relaxed);
+            return None;
+        }
+        Some(self.suppressed.swap(0, Relaxed))
+    }
 }
 
 impl PluginHost {
@@ -77,7 +120,31 @@ impl PluginHost {
                 "plugin loaded"
             );
         }
-        Ok(Self { inner: Arc::new(HostInner { runtime: runtime.clone(), plugins }) })
+        Ok(Self { inner: Arc::new(HostInner { runtime: runtime.clone(), plugins, recorded: None }) })
+    }
+
+    /// A host for `blink plugin try`: each call's outcome, log lines and stderr are kept for
+    /// [`Self::take_recorded`] instead of going to the log.
+    pub fn recording(
+        runtime: &PluginRuntime,
+        configs: &[PluginConfig],
+        kv: Arc<dyn PluginKv>,
+    ) -> Result<Self, PluginError> {
+        let host = Self::new(runtime, configs, kv)?;
+        let inner = HostInner {
+            runtime: runtime.clone(),
+            plugins: host.inner.plugins.clone(),
+            recorded: Some(Mutex::new(Vec::new())),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The calls recorded since the last time (a host made by [`Self::recording`]; else none).
+    pub fn take_recorded(&self) -> Vec<RecordedCall> {
+        match &self.inner.recorded {
+            Some(recorded) => std::mem::take(&mut *recorded.lock().unwrap_or_else(PoisonError::into_inner)),
+            None => Vec::new(),
+        }
     }
 
     /// Whether any plugin implements `hook`: lets the server skip work.
@@ -109,24 +176,33 @@ impl PluginHost {
         self.inner.plugins.iter().filter(move |p| p.hooks.contains(&hook))
     }
 
+    /// The record of a new call: one that keeps the guest's log lines when this host records calls.
+    pub(crate) fn new_trace(&self) -> CallTrace {
+        if self.inner.recorded.is_some() { CallTrace::capturing() } else { CallTrace::default() }
+    }
+
     pub(crate) fn tick(&self) -> Duration {
         self.inner.runtime.inner.options.epoch_tick
     }
 
     /// A fresh store for one call of `hook` on `plugin`: memory and instance
     /// limits, and an epoch deadline that traps the guest at its time limit.
-    pub(crate) fn new_store(&self, plugin: &LoadedPlugin, hook: Hook) -> Store<HostState> {
+    pub(crate) fn new_store(&self, plugin: &LoadedPlugin, hook: Hook, trace: &CallTrace) -> Store<HostState> {
+        let memory_limit = usize::try_from(plugin.config.memory).unwrap_or(usize::MAX);
         let limits = StoreLimitsBuilder::new()
-            .memory_size(usize::try_from(plugin.config.memory).unwrap_or(usize::MAX))
+            .memory_size(memory_limit)
             .instances(32)
             .memories(4)
             .tables(16)
             .table_elements(1 << 16)
             .build();
         let engine = &self.inner.runtime.inner.engine;
-        let mut store =
-            Store::new(engine, HostState::new(plugin.context.clone(), limits, self.inner.runtime.inner.ticker.clone()));
-        store.limiter(|state| &mut state.limits);
+        let limiter = TracingLimiter { limits, memory_limit, trace: trace.clone() };
+        let mut store = Store::new(
+            engine,
+            HostState::new(plugin.context.clone(), limiter, self.inner.runtime.inner.ticker.clone()),
+        );
+        store.limiter(|state| &mut state.limiter);
         self.arm_deadline(&mut store, plugin, hook);
         store
     }
@@ -140,24 +216,26 @@ impl PluginHost {
         store.epoch_deadline_trap();
     }
 
-    /// Instantiates `plugin` in a fresh store for `hook`.
+    /// Instantiates `plugin` in a fresh store for `hook`, recording into `trace`.
     pub(crate) async fn instantiate(
         &self,
         plugin: &LoadedPlugin,
         hook: Hook,
+        trace: &CallTrace,
     ) -> wasmtime::Result<(Store<HostState>, Instance)> {
-        let mut store = self.new_store(plugin, hook);
+        let mut store = self.new_store(plugin, hook, trace);
         let instance = plugin.pre.instantiate_async(&mut store).await?;
         Ok((store, instance))
     }
 
     /// Runs one call under the circuit breaker, a wall-clock backstop (for
     /// slow async host calls; CPU is cut by the epoch deadline), counting
-    /// and logging the outcome.
+    /// and logging the outcome and what the guest wrote to stderr (`trace`, which the call's store records into).
     pub(crate) async fn guarded<R>(
         &self,
         plugin: &LoadedPlugin,
         hook: Hook,
+        trace: &CallTrace,
         call: impl Future<Output = wasmtime::Result<R>>,
     ) -> Result<R, CallFailure> {
         if matches!(plugin.stats.admit(), super::stats::Admission::Rejected) {
@@ -169,11 +247,23 @@ impl PluginHost {
         let start = Instant::now();
         let outcome = match tokio::time::timeout(timeout + self.tick() * 2, call).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(classify(&error, timeout_ms)),
+            Ok(Err(error)) => Err(classify(&error, timeout_ms, trace)),
             Err(_) => Err(CallFailure::Timeout(timeout_ms)),
         };
         let elapsed = start.elapsed();
         let opened = plugin.stats.record(elapsed, outcome.as_ref().err());
+        if let Some(recorded) = &self.inner.recorded {
+            let call = RecordedCall {
+                plugin: plugin.config.name.clone(),
+                hook,
+                elapsed,
+                failure: outcome.as_ref().err().cloned(),
+                trace: trace.snapshot(),
+            };
+            recorded.lock().unwrap_or_else(PoisonError::into_inner).push(call);
+            return outcome;
+        }
+        forward_stderr(plugin, hook, trace);
         if let Err(failure) = &outcome {
             tracing::warn!(
                 plugin = %plugin.config.name,
@@ -195,21 +285,44 @@ impl PluginHost {
         outcome
     }
 
-    /// Applies the plugin's `on_error` to a failed call: `Ok(())` to carry on
-    /// without it (skip), or the error failing the request (fail).
-    pub(crate) fn on_failure(plugin: &LoadedPlugin, hook: Hook, failure: CallFailure) -> Result<(), PluginError> {
-        match plugin.config.on_error {
+    /// Applies the plugin's `on_error` (or the default for a call in `role`) to a failed call: `Ok(())` to carry
+    /// on without it (skip), or the error failing the request (fail).
+    pub(crate) fn on_failure(
+        plugin: &LoadedPlugin,
+        hook: Hook,
+        role: CallRole,
+        failure: CallFailure,
+    ) -> Result<(), PluginError> {
+        match plugin.config.on_error_for(role) {
             OnError::Skip => Ok(()),
             OnError::Fail => Err(PluginError::HookFailed { plugin: plugin.config.name.clone(), hook, reason: failure }),
         }
     }
 }
 
-fn classify(error: &wasmtime::Error, timeout_ms: u64) -> CallFailure {
+/// Logs what the guest wrote to stderr during one call (a panic message, an allocation failure), within the
+/// plugin's [`LogBudget`].
+fn forward_stderr(plugin: &LoadedPlugin, hook: Hook, trace: &CallTrace) {
+    let data = trace.snapshot();
+    let Some(plugin_stderr) = data.stderr_text() else {
+        return;
+    };
+    if let Some(suppressed) = plugin.stderr_budget.admit(super::now_ms()) {
+        tracing::warn!(plugin = %plugin.config.name, %hook, plugin_stderr, suppressed, "plugin wrote to stderr");
+    }
+}
+
+fn classify(error: &wasmtime::Error, timeout_ms: u64, trace: &CallTrace) -> CallFailure {
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => CallFailure::Timeout(timeout_ms),
-        Some(trap) => CallFailure::Trap(trap.to_string()),
-        None => CallFailure::Error(format!("{error:#}")),
+        Some(trap) => match trace.trap_context() {
+            Some(context) => CallFailure::Trap(format!("{trap}; {context}")),
+            None => CallFailure::Trap(trap.to_string()),
+        },
+        None => match trace.trap_context() {
+            Some(context) => CallFailure::Error(format!("{error:#}; {context}")),
+            None => CallFailure::Error(format!("{error:#}")),
+        },
     }
 }
 
@@ -273,5 +386,6 @@ fn load(runtime: &PluginRuntime, config: &PluginConfig, kv: Arc<dyn PluginKv>) -
         redirect_rules,
         analytics,
         stats: Stats::new(runtime.options().breaker),
+        stderr_budget: LogBudget::default(),
     })
 }

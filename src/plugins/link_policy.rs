@@ -1,7 +1,7 @@
 //! Hook `link-policy`: allow, deny or rewrite the target of a new link.
 
 use super::bindings::link_policy::Decision;
-use super::config::Hook;
+use super::config::{CallRole, Hook};
 use super::error::PluginError;
 use super::host::PluginHost;
 
@@ -29,18 +29,19 @@ impl PluginHost {
                 continue;
             };
             let target = current.as_str();
+            let trace = self.new_trace();
             let call = async {
-                let (mut store, instance) = self.instantiate(plugin, Hook::LinkPolicy).await?;
+                let (mut store, instance) = self.instantiate(plugin, Hook::LinkPolicy, &trace).await?;
                 let guest = indices.load(&mut store, &instance)?;
                 guest.call_check(&mut store, target, creator).await
             };
-            match self.guarded(plugin, Hook::LinkPolicy, call).await {
+            match self.guarded(plugin, Hook::LinkPolicy, &trace, call).await {
                 Ok(Decision::Allow) => {}
                 Ok(Decision::Rewrite(url)) => current = url,
                 Ok(Decision::Deny(reason)) => {
                     return Ok(LinkDecision::Deny { plugin: plugin.config.name.clone(), reason });
                 }
-                Err(failure) => Self::on_failure(plugin, Hook::LinkPolicy, failure)?,
+                Err(failure) => Self::on_failure(plugin, Hook::LinkPolicy, CallRole::Policy, failure)?,
             }
         }
         Ok(if current == url { LinkDecision::Allow } else { LinkDecision::Rewrite(current) })

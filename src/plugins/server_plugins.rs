@@ -2,21 +2,30 @@
 //! redirect hook, subscribing the analytics plugins to the click stream, reporting their statistics, and
 //! reloading on SIGHUP without dropping requests (in-flight calls finish on the old set).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
 use super::{
-    Hook, LinkDecision, PluginConfig, PluginError, PluginHost, PluginKv, PluginRuntime, RequestInfo, RuntimeOptions,
-    SlugRequest, SlugVerdict,
+    Hook, LinkDecision, PluginConfig, PluginError, PluginHost, PluginKv, PluginRuntime, RedirectVary, RequestInfo,
+    RuntimeOptions, SlugRequest, SlugVerdict,
 };
 use crate::analytics::{ClickStream, Subscription};
-use crate::config::PluginRuntimeConfig;
 use crate::links::{self, HookError, LinkHooks, UrlVerdict};
+
+/// A redirect-rules answer for one request.
+#[derive(Debug, Clone)]
+pub struct RedirectChoice {
+    /// The target a plugin chose; `None`: the link's own.
+    pub target: Option<String>,
+    /// What the plugins' answers depend on (their `vary` declarations).
+    pub vary: Arc<RedirectVary>,
+}
 
 /// The plugins of the running server: the set loaded from the configuration (possibly none), swapped whole on
 /// reload.
@@ -31,25 +40,28 @@ pub struct ServerPlugins {
     current: ArcSwapOption<PluginHost>,
     /// Whether the set in force has a redirect-rules plugin: the redirect path's one check.
     redirect_rules: AtomicBool,
+    /// What the set's redirect-rules answers depend on.
+    redirect_vary: ArcSwap<RedirectVary>,
     /// The analytics plugins' place in the click stream.
     clicks: Subscription,
 }
 
 impl ServerPlugins {
     /// Loads `configs` (none makes an empty set, which a reload may fill) and subscribes their analytics
-    /// plugins to `clicks`. An error names the broken plugin.
+    /// plugins to `clicks`; compiled components are cached in `cache_dir`. An error names the broken plugin.
     pub async fn start(
         configs: &[PluginConfig],
-        runtime: &PluginRuntimeConfig,
+        cache_dir: Option<PathBuf>,
         kv: Arc<dyn PluginKv>,
         clicks: &ClickStream,
     ) -> Result<Self, PluginError> {
         let plugins = Self {
-            runtime_options: RuntimeOptions { cache_dir: runtime.cache_dir.clone(), ..RuntimeOptions::default() },
+            runtime_options: RuntimeOptions { cache_dir, ..RuntimeOptions::default() },
             kv,
             engine: OnceCell::new(),
             current: ArcSwapOption::empty(),
             redirect_rules: AtomicBool::new(false),
+            redirect_vary: ArcSwap::from_pointee(RedirectVary::Undeclared),
             clicks: clicks.subscription(),
         };
         let host = plugins.load(configs).await?;
@@ -70,8 +82,10 @@ impl ServerPlugins {
     /// Puts `host` in force and returns the set it replaces.
     fn install(&self, host: Option<PluginHost>) -> Option<Arc<PluginHost>> {
         let redirect_rules = host.as_ref().is_some_and(|host| host.has_hook(Hook::RedirectRules));
+        let vary = host.as_ref().map_or(RedirectVary::Undeclared, RedirectVary::of);
         let subscriber = host.as_ref().and_then(PluginHost::click_subscriber);
         let old = self.current.swap(host.map(Arc::new));
+        self.redirect_vary.store(Arc::new(vary));
         self.redirect_rules.store(redirect_rules, Relaxed);
         // Clicks still queued go to the set subscribed when a stream worker takes their batch: from here on the
         // new set's analytics plugins (none, if it has none); a batch already being delivered to the old set
@@ -101,24 +115,27 @@ impl ServerPlugins {
         self.redirect_rules.load(Relaxed)
     }
 
-    /// The target a redirect-rules plugin picks for this request, if any; `Err` when a fail-closed plugin failed.
+    /// The target a redirect-rules plugin picks for this request, if any, and what such answers depend on; `Err`
+    /// when a fail-closed plugin failed.
     pub async fn resolve_redirect(
         &self,
         request: &RequestInfo,
         link: &super::Link,
-    ) -> Result<Option<String>, PluginError> {
+    ) -> Result<RedirectChoice, PluginError> {
+        let vary = self.redirect_vary.load_full();
         let Some(host) = self.with_hook(Hook::RedirectRules) else {
-            return Ok(None);
+            return Ok(RedirectChoice { target: None, vary });
         };
         let chosen = host.resolve_redirect(request, link).await?;
         // A plugin's target is input like any other: only absolute http(s) URLs are followed.
-        Ok(chosen.filter(|target| {
+        let target = chosen.filter(|target| {
             let valid = url::Url::parse(target).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
             if !valid {
                 tracing::warn!(target = %target, "redirect-rules plugin returned an unusable target; ignored");
             }
             valid
-        }))
+        });
+        Ok(RedirectChoice { target, vary })
     }
 
     /// Every loaded plugin's counters (none when no plugin is loaded), for `/metrics`.
@@ -171,8 +188,9 @@ fn log_stats_of(host: &PluginHost) {
     }
 }
 
-fn hook_error(error: PluginError) -> HookError {
-    HookError(error.to_string())
+/// `error` for the link service, saying `what` could not answer.
+fn hook_error(what: &'static str) -> impl FnOnce(PluginError) -> HookError {
+    move |error| HookError { what, cause: error.to_string() }
 }
 
 impl LinkHooks for ServerPlugins {
@@ -187,7 +205,7 @@ impl LinkHooks for ServerPlugins {
                 return Ok(None);
             };
             let request = SlugRequest { url: url.to_owned(), creator: Some(creator.to_owned()), attempt };
-            host.generate_slug(&request).await.map_err(hook_error)
+            host.generate_slug(&request).await.map_err(hook_error("the slug generator"))
         })
     }
 
@@ -196,7 +214,7 @@ impl LinkHooks for ServerPlugins {
             let Some(host) = self.with_hook(Hook::SlugRules) else {
                 return Ok(links::SlugVerdict::Accept);
             };
-            Ok(match host.validate_slug(slug).await.map_err(hook_error)? {
+            Ok(match host.validate_slug(slug).await.map_err(hook_error("the slug rules"))? {
                 SlugVerdict::Accept => links::SlugVerdict::Accept,
                 SlugVerdict::Refuse { plugin, message } => {
                     tracing::info!(plugin, slug, "plugin refused a slug");
@@ -211,7 +229,7 @@ impl LinkHooks for ServerPlugins {
             let Some(host) = self.with_hook(Hook::LinkPolicy) else {
                 return Ok(UrlVerdict::Allow);
             };
-            Ok(match host.check_link(url, Some(creator)).await.map_err(hook_error)? {
+            Ok(match host.check_link(url, Some(creator)).await.map_err(hook_error("the link policy"))? {
                 LinkDecision::Allow => UrlVerdict::Allow,
                 LinkDecision::Rewrite(url) => UrlVerdict::Rewrite(url),
                 LinkDecision::Deny { plugin, reason } => {

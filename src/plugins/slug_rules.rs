@@ -1,7 +1,7 @@
 //! Hook `slug-rules`: automatic slugs and brand-slug rules.
 
 use super::bindings::slug_rules::SlugRequest;
-use super::config::Hook;
+use super::config::{CallRole, Hook};
 use super::error::PluginError;
 use super::host::PluginHost;
 
@@ -26,15 +26,16 @@ impl PluginHost {
             let Some(indices) = &plugin.slug_rules else {
                 continue;
             };
+            let trace = self.new_trace();
             let call = async {
-                let (mut store, instance) = self.instantiate(plugin, Hook::SlugRules).await?;
+                let (mut store, instance) = self.instantiate(plugin, Hook::SlugRules, &trace).await?;
                 let guest = indices.load(&mut store, &instance)?;
                 guest.call_generate(&mut store, request).await
             };
-            match self.guarded(plugin, Hook::SlugRules, call).await {
+            match self.guarded(plugin, Hook::SlugRules, &trace, call).await {
                 Ok(Some(slug)) => return Ok(Some(slug)),
                 Ok(None) => {}
-                Err(failure) => Self::on_failure(plugin, Hook::SlugRules, failure)?,
+                Err(failure) => Self::on_failure(plugin, Hook::SlugRules, CallRole::Choice, failure)?,
             }
         }
         Ok(None)
@@ -47,17 +48,18 @@ impl PluginHost {
             let Some(indices) = &plugin.slug_rules else {
                 continue;
             };
+            let trace = self.new_trace();
             let call = async {
-                let (mut store, instance) = self.instantiate(plugin, Hook::SlugRules).await?;
+                let (mut store, instance) = self.instantiate(plugin, Hook::SlugRules, &trace).await?;
                 let guest = indices.load(&mut store, &instance)?;
                 guest.call_validate(&mut store, slug).await
             };
-            match self.guarded(plugin, Hook::SlugRules, call).await {
+            match self.guarded(plugin, Hook::SlugRules, &trace, call).await {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => {
                     return Ok(SlugVerdict::Refuse { plugin: plugin.config.name.clone(), message });
                 }
-                Err(failure) => Self::on_failure(plugin, Hook::SlugRules, failure)?,
+                Err(failure) => Self::on_failure(plugin, Hook::SlugRules, CallRole::Policy, failure)?,
             }
         }
         Ok(SlugVerdict::Accept)

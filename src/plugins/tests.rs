@@ -82,7 +82,7 @@ fn host(configs: &[PluginConfig]) -> PluginHost {
 
 fn wat_plugin(scratch: &Scratch, name: &str, body: &str, on_error: OnError) -> PluginConfig {
     let path = scratch.file(&format!("{name}.wat"), &slug_rules_wat("0.1.0", body));
-    PluginConfig { on_error, ..PluginConfig::new(name, path) }
+    PluginConfig { on_error: Some(on_error), ..PluginConfig::new(name, path) }
 }
 
 /// A guest built by `plugins/build.sh`.
@@ -145,6 +145,122 @@ async fn runaway_memory_grow_fails_cleanly_at_the_memory_limit() {
     let verdict = host.validate_slug("anything").await.expect("no trap");
 
     assert_eq!(verdict, SlugVerdict::Refuse { plugin: "hog".to_owned(), message: "memory full".to_owned() });
+}
+
+/// Grows memory a page at a time until the limit refuses, then traps (as a Rust guest's allocator aborts).
+const GROW_THEN_TRAP: &str =
+    "(block $done (loop $l (br_if $done (i32.eq (memory.grow (i32.const 1)) (i32.const -1))) (br $l))) (unreachable)";
+
+#[tokio::test]
+async fn a_trap_after_the_memory_limit_refused_to_grow_says_so() {
+    let scratch = Scratch::new();
+    let mut config = wat_plugin(&scratch, "hog", GROW_THEN_TRAP, OnError::Fail);
+    config.memory = 1024 * 1024;
+    let host = host(&[config]);
+
+    let error = host.validate_slug("anything").await.expect_err("traps");
+
+    let message = error.to_string();
+    assert!(message.contains("memory.grow refused at 1 MiB"), "{message}");
+    assert!(message.contains("`memory` limit"), "{message}");
+}
+
+#[tokio::test]
+async fn policy_hooks_fail_closed_unless_configured_otherwise() {
+    let scratch = Scratch::new();
+    let path = scratch.file("flaky.wat", &slug_rules_wat("0.1.0", TRAP_ON_FOUR));
+    let default = host(&[PluginConfig::new("flaky", &path)]);
+    let open = host(&[PluginConfig { on_error: Some(OnError::Skip), ..PluginConfig::new("flaky", &path) }]);
+
+    let refused = default.validate_slug("trap").await;
+    let let_through = open.validate_slug("trap").await;
+
+    assert!(matches!(refused, Err(PluginError::HookFailed { .. })), "{refused:?}");
+    assert_eq!(let_through.expect("skip carries on"), SlugVerdict::Accept);
+}
+
+/// The JSON log lines `body` produces, formatted as the server formats them (`telemetry`).
+async fn json_log_of<F: std::future::Future>(body: F) -> Vec<String> {
+    #[derive(Clone, Default)]
+    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lines").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    body.await;
+    let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
+    text.lines().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn a_guests_panic_message_reaches_the_log_from_its_stderr() {
+    let host = probe();
+
+    let lines = json_log_of(async {
+        let failed = host.check_link("https://example.com/?panic=the+sky+fell", None).await;
+        assert!(matches!(failed, Err(PluginError::HookFailed { .. })), "{failed:?}");
+    })
+    .await;
+
+    let stderr = lines.iter().find(|line| line.contains("plugin wrote to stderr")).expect("a stderr line");
+    let parsed: serde_json::Value = serde_json::from_str(stderr).expect("json");
+    assert_eq!(parsed["plugin"], "probe");
+    assert!(parsed["plugin_stderr"].as_str().expect("text").contains("the+sky+fell"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_plugins_log_line_has_each_key_once() {
+    let host = probe();
+
+    let lines = json_log_of(async {
+        host.check_link("log:hello from the guest", None).await.expect("answered");
+    })
+    .await;
+
+    let line = lines.iter().find(|line| line.contains("plugin log")).expect("the plugin's line");
+    assert_eq!(line.matches("\"message\":").count(), 1, "{line}");
+    let parsed: serde_json::Value = serde_json::from_str(line).expect("json");
+    assert_eq!(parsed["message"], "plugin log");
+    assert_eq!(parsed["plugin_message"], "hello from the guest");
+}
+
+#[tokio::test]
+async fn a_recording_host_keeps_each_calls_logs_stderr_and_peak_memory() {
+    let config = PluginConfig { on_error: Some(OnError::Skip), ..guest_plugin("probe", "sandbox_probe.wasm", &[]) };
+    let host = PluginHost::recording(&runtime(), &[config], Arc::new(MemoryKv::default())).expect("host");
+
+    host.check_link("log:first", None).await.expect("answered");
+    host.check_link("https://example.com/?panic=oops", None).await.expect("skipped");
+    host.check_link("https://example.com/?alloc=400000000", None).await.expect("skipped");
+    let calls = host.take_recorded();
+
+    assert_eq!(calls.len(), 3);
+    assert_eq!(
+        calls[0].trace.logs.as_deref(),
+        Some(&[(crate::plugins::bindings::log::Level::Info, "first".to_owned())][..])
+    );
+    assert!(calls[0].failure.is_none() && calls[0].trace.peak_memory > 0);
+    assert!(matches!(calls[1].failure, Some(CallFailure::Trap(_))));
+    assert!(calls[1].trace.stderr_text().expect("stderr").contains("oops"));
+    let out_of_memory = calls[2].failure.as_ref().expect("failed").to_string();
+    assert!(out_of_memory.contains("memory.grow refused at 16 MiB"), "{out_of_memory}");
+    assert!(host.take_recorded().is_empty(), "taken");
 }
 
 #[tokio::test]
@@ -284,7 +400,7 @@ fn compiled_components_are_cached_on_disk_by_content_hash() {
 // --- the sandbox --------------------------------------------------------------
 
 fn probe() -> PluginHost {
-    host(&[PluginConfig { on_error: OnError::Fail, ..guest_plugin("probe", "sandbox_probe.wasm", &[]) }])
+    host(&[PluginConfig { on_error: Some(OnError::Fail), ..guest_plugin("probe", "sandbox_probe.wasm", &[]) }])
 }
 
 #[tokio::test]
@@ -507,12 +623,12 @@ fn plugin_config_reads_limits_and_defaults_from_toml() {
     let [guard, tally] = &file.plugins[..] else { panic!("two plugins") };
     assert_eq!(guard.memory, 8 * 1024 * 1024);
     assert_eq!(guard.timeout_for(Hook::SlugRules), Duration::from_millis(5));
-    assert_eq!(guard.on_error, OnError::Fail);
+    assert_eq!(guard.on_error, Some(OnError::Fail));
     assert_eq!(guard.config.get("deny").map(String::as_str), Some("admin*"));
     assert_eq!(tally.memory, DEFAULT_MEMORY);
     assert_eq!(tally.timeout_for(Hook::SlugRules), DEFAULT_REQUEST_TIMEOUT);
     assert_eq!(tally.timeout_for(Hook::Analytics), DEFAULT_ANALYTICS_TIMEOUT);
-    assert_eq!(tally.on_error, OnError::Skip);
+    assert_eq!(tally.on_error, None);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! Keys: `clicks:<link-id>` and `referrer:<link-id>:<host>` (`direct` when
 //! there is no referrer). Config: `ttl_days` (optional expiry of the
 //! per-referrer counters, set when a counter is created).
-blink_plugin_sdk::generate!("analytics-plugin");
+blink_plugin_sdk::generate!(analytics);
 
 use blink_plugin_sdk::{config, kv, log};
 use exports::blink::plugin::analytics::{ClickEvent, Guest};

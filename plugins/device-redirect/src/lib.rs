@@ -3,7 +3,7 @@
 //! Config: `ios` (an App Store URL) and/or `android` (a Google Play URL);
 //! optional `slugs`, a comma-separated list of the slugs this applies to
 //! (default: every link). Other devices get the link's own target.
-blink_plugin_sdk::generate!("redirect-rules-plugin");
+blink_plugin_sdk::generate!(redirect_rules);
 
 use blink_plugin_sdk::config;
 use exports::blink::plugin::redirect_rules::{Guest, Link, RequestInfo};

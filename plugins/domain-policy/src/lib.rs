@@ -9,7 +9,7 @@
 //!   subdomain), e.g. `"utm:example.com" = "utm_source=blink&utm_medium=link"`;
 //!   `utm:*` applies to every domain without its own entry. A parameter the
 //!   URL already has is left alone.
-blink_plugin_sdk::generate!("link-policy-plugin");
+blink_plugin_sdk::generate!(link_policy);
 
 use blink_plugin_sdk::config;
 use exports::blink::plugin::link_policy::{Decision, Guest};

@@ -1,11 +1,12 @@
 //! The guest SDK for Blink plugins.
 //!
 //! A plugin is a `cdylib` crate built for `wasm32-wasip2`. It generates the
-//! bindings of the world it implements with [`generate!`], implements the
-//! hook's `Guest` trait and exports it:
+//! bindings of the hooks it implements with [`generate!`] (the interface is
+//! embedded in this crate: no WIT files needed), implements each hook's
+//! `Guest` trait and exports it:
 //!
 //! ```ignore
-//! blink_plugin_sdk::generate!("link-policy-plugin");
+//! blink_plugin_sdk::generate!(link_policy);
 //! use exports::blink::plugin::link_policy::{Decision, Guest};
 //!
 //! struct NoHttp;
@@ -27,38 +28,83 @@ pub use wit_bindgen;
 /// The raw bindings of the host imports (world `blink:plugin/imports`).
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "blink:plugin/imports",
         runtime_path: "blink_plugin_sdk::wit_bindgen::rt",
     });
 }
 
-/// Generates the bindings of one of Blink's plugin worlds in the calling
-/// crate: `slug-rules-plugin`, `link-policy-plugin`, `redirect-rules-plugin`,
-/// `analytics-plugin`, or a world of your own in the WIT directory.
-///
-/// The WIT directory defaults to `../wit` (relative to the plugin crate's
-/// `Cargo.toml`); pass another with `generate!("world", "path/to/wit")`.
-/// The host imports are shared with this SDK, so the generated code holds the
-/// hook's export types (`exports::blink::plugin::<hook>::{Guest, ...}`) and
-/// the `export!` macro.
+include!(concat!(env!("OUT_DIR"), "/generate.rs"));
+
+/// The version of `blink:plugin` this SDK embeds; the host refuses a plugin built against another.
+pub const INTERFACE_VERSION: &str = env!("BLINK_INTERFACE_VERSION");
+
+/// `generate!(hook, ...)`: collects the hooks into four slots (slug-rules, link-policy, redirect-rules,
+/// analytics), then names the world exporting exactly those.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! generate {
-    ($world:tt) => {
-        $crate::generate!($world, "../wit");
+macro_rules! __world_of_hooks {
+    ([$($s:tt)?] [$($l:tt)?] [$($r:tt)?] [$($a:tt)?] slug_rules $($rest:ident)*) => {
+        $crate::__world_of_hooks!([x] [$($l)?] [$($r)?] [$($a)?] $($rest)*);
     };
-    ($world:tt, $path:tt) => {
-        $crate::wit_bindgen::generate!({
-            path: $path,
-            world: $world,
-            runtime_path: "blink_plugin_sdk::wit_bindgen::rt",
-            with: {
-                "blink:plugin/log@0.1.0": blink_plugin_sdk::bindings::blink::plugin::log,
-                "blink:plugin/config@0.1.0": blink_plugin_sdk::bindings::blink::plugin::config,
-                "blink:plugin/kv@0.1.0": blink_plugin_sdk::bindings::blink::plugin::kv,
-                "blink:plugin/clock@0.1.0": blink_plugin_sdk::bindings::blink::plugin::clock,
-            },
-        });
+    ([$($s:tt)?] [$($l:tt)?] [$($r:tt)?] [$($a:tt)?] link_policy $($rest:ident)*) => {
+        $crate::__world_of_hooks!([$($s)?] [x] [$($r)?] [$($a)?] $($rest)*);
+    };
+    ([$($s:tt)?] [$($l:tt)?] [$($r:tt)?] [$($a:tt)?] redirect_rules $($rest:ident)*) => {
+        $crate::__world_of_hooks!([$($s)?] [$($l)?] [x] [$($a)?] $($rest)*);
+    };
+    ([$($s:tt)?] [$($l:tt)?] [$($r:tt)?] [$($a:tt)?] analytics $($rest:ident)*) => {
+        $crate::__world_of_hooks!([$($s)?] [$($l)?] [$($r)?] [x] $($rest)*);
+    };
+    ([$($s:tt)?] [$($l:tt)?] [$($r:tt)?] [$($a:tt)?] $other:ident $($rest:ident)*) => {
+        compile_error!(concat!(
+            "unknown hook `", stringify!($other), "`: use slug_rules, link_policy, redirect_rules or analytics"
+        ));
+    };
+    ([x] [] [] []) => {
+        $crate::generate!("slug-rules-plugin");
+    };
+    ([] [x] [] []) => {
+        $crate::generate!("link-policy-plugin");
+    };
+    ([x] [x] [] []) => {
+        $crate::generate!("slug-rules-link-policy-plugin");
+    };
+    ([] [] [x] []) => {
+        $crate::generate!("redirect-rules-plugin");
+    };
+    ([x] [] [x] []) => {
+        $crate::generate!("slug-rules-redirect-rules-plugin");
+    };
+    ([] [x] [x] []) => {
+        $crate::generate!("link-policy-redirect-rules-plugin");
+    };
+    ([x] [x] [x] []) => {
+        $crate::generate!("slug-rules-link-policy-redirect-rules-plugin");
+    };
+    ([] [] [] [x]) => {
+        $crate::generate!("analytics-plugin");
+    };
+    ([x] [] [] [x]) => {
+        $crate::generate!("slug-rules-analytics-plugin");
+    };
+    ([] [x] [] [x]) => {
+        $crate::generate!("link-policy-analytics-plugin");
+    };
+    ([x] [x] [] [x]) => {
+        $crate::generate!("slug-rules-link-policy-analytics-plugin");
+    };
+    ([] [] [x] [x]) => {
+        $crate::generate!("redirect-rules-analytics-plugin");
+    };
+    ([x] [] [x] [x]) => {
+        $crate::generate!("slug-rules-redirect-rules-analytics-plugin");
+    };
+    ([] [x] [x] [x]) => {
+        $crate::generate!("link-policy-redirect-rules-analytics-plugin");
+    };
+    ([x] [x] [x] [x]) => {
+        $crate::generate!("slug-rules-link-policy-redirect-rules-analytics-plugin");
     };
 }
 

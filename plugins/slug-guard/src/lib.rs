@@ -8,7 +8,7 @@
 //! - `allowed`: the characters a slug may use besides ASCII letters and
 //!   digits (default `-_`).
 //! - `message`: the text shown when a slug matches a deny pattern.
-blink_plugin_sdk::generate!("slug-rules-plugin");
+blink_plugin_sdk::generate!(slug_rules);
 
 use blink_plugin_sdk::config;
 use exports::blink::plugin::slug_rules::{Guest, SlugRequest};

@@ -2,7 +2,7 @@
 //!
 //! Config (all optional): `separator` (default `-`); `suffix_digits` (digits
 //! appended from the second attempt on, default 2).
-blink_plugin_sdk::generate!("slug-rules-plugin");
+blink_plugin_sdk::generate!(slug_rules);
 
 use blink_plugin_sdk::{clock, config};
 use exports::blink::plugin::slug_rules::{Guest, SlugRequest};

@@ -158,7 +158,7 @@ impl From<LinkError> for ApiError {
                 Self::Conflict(Json(Problem::invalid_field(StatusCode::CONFLICT, "hash", message)))
             }
             LinkError::NotFound(_) => Self::not_found(message),
-            LinkError::Hook(cause) => Self::unavailable("A plugin failed; try again shortly", &cause),
+            LinkError::Hook(cause) => Self::unavailable(&cause.user_message(), &cause),
             LinkError::Store(error) => error.into(),
         }
     }

@@ -421,7 +421,7 @@ impl From<LinkError> for UiError {
             LinkError::Store(error) => error.into(),
             LinkError::Hook(cause) => {
                 tracing::error!(%cause, "admin UI: plugin failed");
-                Self::Unavailable("A plugin failed; try again shortly.".into())
+                Self::Unavailable(format!("{}.", cause.user_message()))
             }
             other => Self::BadRequest(sentence(&other.to_string())),
         }

@@ -6,9 +6,13 @@
 //! - `tcp:<addr>`: open a TCP connection → `rewrite(connected)` or
 //!   `deny(net: <error>)`;
 //! - `env:`: count environment variables and args → `deny(env: <n>)`;
+//! - any URL containing `panic=<message>`: panic with that message (the message goes to stderr, then it traps);
+//! - any URL containing `alloc=<bytes>`: allocate that many bytes → `rewrite(allocated <bytes>)`, or trap when
+//!   the memory limit refuses;
+//! - `log:<message>`: log it at info level → `allow`;
 //! - `incr:<count>:<key length>`: one `kv.incr-many` call adding `i + 1` to the i-th of `count` keys of that
 //!   length → `rewrite(<the new values, comma-separated>)` or `deny(kv: <error>)`.
-blink_plugin_sdk::generate!("link-policy-plugin", "../../wit");
+blink_plugin_sdk::generate!(link_policy);
 
 // The raw import, not the SDK wrapper (which splits long lists): the probe tests the host's own limits.
 use blink_plugin_sdk::bindings::blink::plugin::kv;
@@ -45,6 +49,17 @@ impl Guest for SandboxProbe {
                 Ok(values) => Decision::Rewrite(values.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
                 Err(e) => Decision::Deny(format!("kv: {e}")),
             };
+        }
+        if let Some(message) = url.split_once("panic=").map(|(_, rest)| rest) {
+            panic!("{message}");
+        }
+        if let Some(bytes) = url.split_once("alloc=").and_then(|(_, rest)| rest.parse::<usize>().ok()) {
+            let block = vec![1u8; bytes];
+            return Decision::Rewrite(format!("allocated {}", block.iter().map(|b| usize::from(*b)).sum::<usize>()));
+        }
+        if let Some(message) = url.strip_prefix("log:") {
+            blink_plugin_sdk::log::info(message);
+            return Decision::Allow;
         }
         if url.starts_with("env:") {
             let n = std::env::vars().count() + std::env::args().count();
