@@ -1,9 +1,11 @@
 //! What an exported click looks like on the wire: the one place that decides which of a click's fields leave the
-//! process. It carries what the database aggregates keep, and never the visitor's IP address or full user agent.
+//! process. It carries what the database aggregates keep (the user agent only as its class, browser, operating
+//! system and device, read by the same [`classify`] as the aggregates), and never the visitor's IP address or full
+//! user agent.
 
 use serde::Serialize;
 
-use crate::analytics::ClickEvent;
+use crate::analytics::{Class, ClickEvent, classify};
 
 /// An exported click, as JSON.
 #[derive(Serialize)]
@@ -18,10 +20,22 @@ struct ExportedClick<'a> {
     referrer_host: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     country: Option<&'a str>,
+    /// `click` (a person), `preview` (a link-preview fetcher) or `bot`.
+    class: &'static str,
+    /// Browser family, for people only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    browser: Option<&'a str>,
+    /// Operating system family, for people only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    os: Option<&'a str>,
+    /// `desktop`, `phone`, `tablet` or `other`, for people only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<&'static str>,
 }
 
 /// The JSON body exported for `event`, whose idempotency id is `id`.
 pub(super) fn click_json(id: &str, event: &ClickEvent) -> Vec<u8> {
+    let agent = classify(event.user_agent.as_deref());
     let click = ExportedClick {
         id,
         time_ms: event.time_ms,
@@ -29,6 +43,14 @@ pub(super) fn click_json(id: &str, event: &ClickEvent) -> Vec<u8> {
         slug: event.link.slug(),
         referrer_host: event.referrer_host.as_deref(),
         country: event.country.as_deref(),
+        class: match agent.class {
+            Class::Click => "click",
+            Class::Preview => "preview",
+            Class::Bot => "bot",
+        },
+        browser: agent.browser.as_deref(),
+        os: agent.os.as_deref(),
+        device: agent.device,
     };
     // A struct of strings and numbers always serializes.
     serde_json::to_vec(&click).unwrap_or_default()
