@@ -157,6 +157,7 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
         invalidations,
         analytics: Analytics::new(Arc::new(store.clone())),
         recorder: recorder.as_ref().map(|(recorder, _)| recorder.clone()),
+        metrics: crate::telemetry::RequestMetrics::default(),
         database: Arc::new(store.clone()),
         country_header,
         config: Arc::new(config),
@@ -202,13 +203,17 @@ pub async fn serve(listener: Listener, app: App, shutdown: impl Future<Output = 
     let click_export = state.click_export.clone();
     let addr = listener.local_addr()?;
     let acceptor = TcpAcceptor::from_tokio(listener.inner)?;
+    let metrics = match &state.config.metrics.listen {
+        Some(listen) if state.config.metrics.is_enabled() => Some(serve_metrics(listen, state.clone()).await?),
+        _ => None,
+    };
     tracing::info!(%addr, backend = ?store.backend(), "blink is listening");
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(crate::http::app(state), shutdown, Some(grace))
         .await;
     // Queued clicks go to their subscribers (the plugins among them) before the plugins' last statistics.
     clicks.shutdown().await;
-    for task in background {
+    for task in background.into_iter().chain(metrics) {
         task.abort();
     }
     if let Some((recorder, _subscription)) = recorder {
@@ -221,6 +226,23 @@ pub async fn serve(listener: Listener, app: App, shutdown: impl Future<Output = 
     store.close().await;
     tracing::info!("blink stopped");
     result
+}
+
+/// Serves `/metrics` alone on `listen` (`[metrics] listen`), until the returned task is aborted.
+async fn serve_metrics(listen: &str, state: AppState) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad metrics.listen `{listen}`")))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|error| std::io::Error::new(error.kind(), format!("cannot listen for /metrics on {addr}: {error}")))?;
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    tracing::info!(%addr, "metrics are served on their own address");
+    Ok(tokio::spawn(async move {
+        if let Err(error) = Server::new_with_acceptor(acceptor).run(crate::http::metrics_app(state)).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    }))
 }
 
 /// Reloads the plugins on every SIGHUP with the `[[plugins]]` that `read_configs` returns (the configuration

@@ -15,6 +15,7 @@ use crate::plugins::ServerPlugins;
 use crate::ratelimit::RateLimiter;
 use crate::redis::{Invalidations, Redis};
 use crate::storage::Probe;
+use crate::telemetry::RequestMetrics;
 use crate::users::UserService;
 
 /// Shared application state. Cloning it (poem does, once per request) costs one reference-count increment.
@@ -54,6 +55,8 @@ pub struct Shared {
     pub analytics: Analytics,
     /// The built-in click counter, for `/metrics`; `None` with `[analytics] enabled = false`.
     pub recorder: Option<Arc<ClickRecorder>>,
+    /// Request latencies by route class and status class, for `/metrics`.
+    pub metrics: RequestMetrics,
     /// Whether the database answers, for `/readyz`.
     pub database: Arc<dyn Probe>,
     /// `[analytics] country_header`, parsed once (the configuration was checked to hold a valid name).

@@ -21,9 +21,20 @@ pub enum StorageError {
     Conflict(&'static str),
 }
 
-/// A store that can say whether it answers (for readiness probes).
+/// Connections of a pool, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PoolUse {
+    /// Checked out by a query or transaction.
+    pub in_use: u32,
+    /// Open and waiting in the pool.
+    pub idle: u32,
+}
+
+/// A store that can say whether it answers (for readiness probes) and how busy its pool is.
 #[async_trait]
 pub trait Probe: Send + Sync {
     /// Checks that the database answers a trivial query.
     async fn ping(&self) -> Result<(), StorageError>;
+    /// The pool's connections right now.
+    fn pool_use(&self) -> PoolUse;
 }

@@ -529,3 +529,44 @@ async fn the_theme_switch_sets_a_cookie_the_pages_follow() {
     assert_eq!(location(&response), "/app");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_link_page_charts_its_clicks_and_offers_them_as_csv() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db).await;
+    let alice = session_for(&app, "alice", Role::User).await;
+    let slug = shorten(&app, &alice, "https://example.com/charted").await;
+    let html = text(get(&app, &alice, &format!("/app/links/{slug}")).await).await;
+    assert!(html.contains("<svg class=\"chart\"") && html.contains("<dd>0</dd>"), "an empty chart before any click");
+    let person =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36";
+    for agent in [person, person, "Slackbot-LinkExpanding 1.0"] {
+        let visit = app
+            .client
+            .get(format!("{}/{slug}", app.base))
+            .header("user-agent", agent)
+            .header("referer", "https://news.example/x");
+        assert_eq!(visit.send().await.expect("redirect").status(), 301);
+    }
+    // The figures are written within a second; the page shows them once they are.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(100));
+    let html = loop {
+        interval.tick().await;
+        let html = text(get(&app, &alice, &format!("/app/links/{slug}")).await).await;
+        if html.contains("2 clicks, 1 visitors, 1 previews") || std::time::Instant::now() > deadline {
+            break html;
+        }
+    };
+    assert!(html.contains("2 clicks, 1 visitors, 1 previews, 0 bots"), "the day's bar says what it counts");
+    assert!(html.contains("<caption>Referrers</caption>") && html.contains("<td>news.example</td>"));
+    assert!(html.contains("<caption>Browsers</caption>") && html.contains("<td>Chrome</td>"));
+    assert_no_inline_code("link page", &html);
+    let csv = get(&app, &alice, &format!("/app/links/{slug}/clicks.csv")).await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.headers()["content-disposition"].to_str().unwrap().contains(&format!("clicks-{slug}.csv")));
+    let csv = text(csv).await;
+    assert_eq!(csv.lines().count(), 31, "a header and 30 days");
+    assert!(csv.lines().last().unwrap().ends_with(",2,1,0,1"), "{csv}");
+    app.stop().await;
+}

@@ -158,3 +158,16 @@ impl Analytics {
         Ok(LinkStats { from: time(from), to: time(to), granularity: query.granularity, totals, series, tops })
     }
 }
+
+impl LinkStats {
+    /// The series as CSV: a header, then one row per period (start in RFC 3339).
+    pub fn to_csv(&self) -> String {
+        let mut csv = String::from("start,clicks,previews,bots,visitors\n");
+        for point in &self.series {
+            let start = DateTime::from_timestamp(point.start, 0).unwrap_or_default().to_rfc3339();
+            let c = point.counts;
+            csv.push_str(&format!("{start},{},{},{},{}\n", c.clicks, c.previews, c.bots, point.visitors));
+        }
+        csv
+    }
+}

@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 mod auth;
 mod health;
+mod metrics;
 pub mod middleware;
 mod pages;
 pub mod problem;
@@ -17,11 +18,6 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response,
 
 use crate::state::AppState;
 use middleware::Guard;
-
-/// Top-level namespaces that later versions serve (the admin UI, sign-on and metrics). They are
-/// reserved now so no brand slug is created that those routes would later hide; each moves into [`routes`]
-/// when it is built.
-const RESERVED_FOR_UPCOMING_ROUTES: &[&str] = &["metrics"];
 
 /// Blink's own routes, each behind the guard (caller and rate limits), recording their first path segment.
 struct Routes {
@@ -90,6 +86,7 @@ fn routes() -> Routes {
         .probe("/health", health::health)
         .probe("/healthz", get(health::healthz))
         .probe("/readyz", get(health::readyz))
+        .probe("/metrics", get(metrics::metrics))
         .at("/robots.txt", get(pages::robots).head(pages::robots))
         .at("/favicon.ico", get(pages::favicon).head(pages::favicon))
         .at("/static/:file", get(assets::serve).head(assets::serve))
@@ -100,9 +97,7 @@ fn routes() -> Routes {
 
 /// The top-level path segments Blink serves itself, which are therefore never short links.
 pub fn reserved_paths() -> Vec<&'static str> {
-    let mut reserved = routes().segments;
-    reserved.extend_from_slice(RESERVED_FOR_UPCOMING_ROUTES);
-    reserved
+    routes().segments
 }
 
 /// The whole HTTP application for `state`: short links first, then Blink's own routes, all inside the request
@@ -116,6 +111,11 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         routes: route.at("/", get(pages::home).head(pages::home)),
     };
     middleware::wrap(front, state)
+}
+
+/// The application of the separate metrics address (`[metrics] listen`): `/metrics` only.
+pub fn metrics_app(state: AppState) -> impl Endpoint<Output = Response> {
+    Route::new().at("/metrics", get(metrics::metrics_listener)).data(state).map_to_response()
 }
 
 /// Sends a request for a short link (one path segment that no route of Blink's own claims) straight to the

@@ -121,6 +121,11 @@ impl ServerPlugins {
         }))
     }
 
+    /// Every loaded plugin's counters (none when no plugin is loaded), for `/metrics`.
+    pub fn stats(&self) -> Vec<super::PluginStats> {
+        self.current.load_full().map(|host| host.stats()).unwrap_or_default()
+    }
+
     /// Writes every plugin's counters to the log.
     pub fn log_stats(&self) {
         if let Some(host) = self.current.load_full() {

@@ -59,7 +59,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::config::{DatabaseConfig, redact_url};
-use crate::storage::{Probe, StorageError};
+use crate::storage::{PoolUse, Probe, StorageError};
 
 pub use migrate::{Adoption, MIGRATION_LOCK_KEY, MigrationState, MigrationStatus};
 pub use plugin_kv::UnixMillis;
@@ -235,5 +235,10 @@ impl Probe for Store {
     async fn ping(&self) -> Result<(), StorageError> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
         Ok(())
+    }
+
+    fn pool_use(&self) -> PoolUse {
+        let (size, idle) = on_pool!(self, pool => (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX)));
+        PoolUse { in_use: size.saturating_sub(idle), idle }
     }
 }

@@ -1,6 +1,10 @@
-//! Logging: JSON lines on stdout by default, readable text with `LOG_FORMAT=pretty`.
+//! Logging: JSON lines on stdout by default, readable text with `LOG_FORMAT=pretty`; and the request figures of
+//! `/metrics`.
 
 mod batch_writer;
+mod metrics;
+
+pub use metrics::{RequestMetrics, RouteClass};
 
 use std::sync::OnceLock;
 

@@ -134,7 +134,7 @@ impl StatsApi {
             StatsError::Storage(error) => error.into(),
         })?;
         if accept.0.as_deref().is_some_and(|accept| accept.contains("text/csv")) {
-            return Ok(StatsResponse::Csv(PlainText(csv(&stats))));
+            return Ok(StatsResponse::Csv(PlainText(stats.to_csv())));
         }
         Ok(StatsResponse::Json(Json(body(stats, granularity_param))))
     }
@@ -193,13 +193,4 @@ fn body(stats: LinkStats, granularity: GranularityParam) -> StatsBody {
             .collect(),
         tops,
     }
-}
-
-fn csv(stats: &LinkStats) -> String {
-    let mut csv = String::from("start,clicks,previews,bots,visitors\n");
-    for point in &stats.series {
-        let c = point.counts;
-        csv.push_str(&format!("{},{},{},{},{}\n", rfc3339(point.start), c.clicks, c.previews, c.bots, point.visitors));
-    }
-    csv
 }

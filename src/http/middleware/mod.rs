@@ -23,6 +23,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::http::problem::Problem;
 use crate::state::AppState;
+use crate::telemetry::RouteClass;
 
 pub use client_ip::ClientIp;
 pub use guard::Guard;
@@ -58,6 +59,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestFrame<E> {
         let request_id = RequestId::for_request(&req);
         let client_ip = ClientIp::resolve(&req, &self.state.config.server.trust_proxy);
         let entry = access_log::Entry::from_request(&req, client_ip);
+        let class = route_class(req.uri().path());
         req.extensions_mut().insert(self.state.clone());
         // The API puts the id in its server-error answers and their log lines. An extension costs an allocation,
         // which the redirect path (never under `/api`) does not pay.
@@ -75,10 +77,24 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestFrame<E> {
                 Err(panic) => panic_response(panic),
             };
             self.security_headers.apply(&mut response);
-            entry.finish(&request_id, &mut response, started.elapsed());
+            let elapsed = started.elapsed();
+            self.state.metrics.observe(class, response.status().as_u16(), elapsed.as_secs_f64());
+            entry.finish(&request_id, &mut response, elapsed);
             response.headers_mut().insert(request_id::HEADER, request_id.into_header_value());
             Ok(response)
         })
+    }
+}
+
+/// The route class of `path`, for the request metrics: one segment that is not Blink's own is a short link.
+fn route_class(path: &str) -> RouteClass {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    match first {
+        "api" => RouteClass::Api,
+        "health" | "healthz" | "readyz" | "metrics" => RouteClass::Probe,
+        "" | "app" | "auth" | "static" | "robots.txt" | "favicon.ico" => RouteClass::Ui,
+        _ if !path.trim_start_matches('/').contains('/') => RouteClass::Redirect,
+        _ => RouteClass::Ui,
     }
 }
 

@@ -229,6 +229,7 @@ pub async fn detail(ui: Ui, Path(slug): Path<String>) -> poem::Result<Response> 
     let qr = qr::svg_inline(&qr_target(&ui, &link), "QR code of the short link")
         .map_err(|error| UiError::Internal(error.to_string()))?;
     let defaults = &ui.state.config;
+    let clicks = super::clicks::card(&ui, link.id).await;
     Ok(ui.render(
         "link.html",
         "links",
@@ -241,6 +242,7 @@ pub async fn detail(ui: Ui, Path(slug): Path<String>) -> poem::Result<Response> 
             cache_max_age => link.cache_max_age,
             default_max_age => defaults.cache.max_age.get().as_secs(),
             may => may(&ui, &link),
+            clicks => clicks,
         },
     ))
 }

@@ -7,6 +7,7 @@
 //! short-lived cookie and the theme in another.
 
 mod bulk;
+mod clicks;
 mod frame;
 mod links;
 mod qr;
@@ -29,6 +30,7 @@ pub fn routes() -> impl Endpoint<Output = Response> {
         .at("/links/:slug", get(links::detail))
         .at("/links/:slug/edit", get(links::edit_form).post(links::edit))
         .at("/links/:slug/delete", get(links::delete_form).post(links::delete))
+        .at("/links/:slug/clicks.csv", get(clicks::csv))
         .at("/links/:slug/qr.svg", get(links::qr_svg))
         .at("/links/:slug/qr.png", get(links::qr_png))
         .at("/bulk", get(bulk::page).post(bulk::shorten))
