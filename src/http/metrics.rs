@@ -175,6 +175,40 @@ fn registry(state: &AppState) -> Registry {
         );
     }
 
+    if let Some(export) = &state.click_export {
+        let stats = export.stats();
+        registry.register(
+            "blink_export_published",
+            "Click events NATS JetStream acknowledged (duplicates included)",
+            counter(stats.published),
+        );
+        registry.register(
+            "blink_export_duplicates",
+            "Acknowledged click events the stream already held (retries after a lost acknowledgement)",
+            counter(stats.duplicates),
+        );
+        registry.register(
+            "blink_export_retried",
+            "Click event publications that failed and were queued again",
+            counter(stats.retried),
+        );
+        registry.register(
+            "blink_export_dropped",
+            "Click events not exported: the export buffer was full, or shutdown's flush timed out",
+            counter(stats.dropped),
+        );
+        registry.register(
+            "blink_export_buffered",
+            "Click events waiting for NATS to acknowledge them",
+            gauge(i64::try_from(stats.buffered).unwrap_or(i64::MAX)),
+        );
+        registry.register(
+            "blink_export_nats_up",
+            "1 while the connection to NATS is up",
+            gauge(i64::from(stats.connected)),
+        );
+    }
+
     let plugins = state.plugins.stats();
     if !plugins.is_empty() {
         let calls = Readings::<Counter>::new("plugin");
