@@ -66,6 +66,15 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Ask the server on this machine (the configured port) whether it is alive; exit 0 if so, else 1.
+    Healthcheck {
+        /// Ask /readyz (database and Redis answer) instead of /healthz (the process answers).
+        #[arg(long)]
+        ready: bool,
+        /// Seconds to wait for the connection and for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -119,11 +128,28 @@ enum LinksCommand {
         /// Its automatic or brand slug.
         slug: String,
     },
-    /// Shorten every URL in a file, one per line (`-` for standard input).
+    /// Import links from a file (`-` for standard input): TOML `[[link]]` tables, CSV or JSON as `export` writes
+    /// them, CSV exports of Shlink, YOURLS, Kutt or Bitly, or one URL per line. Slugs are kept.
     Import {
         /// The file.
         file: PathBuf,
+        /// toml, csv, json or lines; by default from the file's extension (lines for anything else).
+        #[arg(long)]
+        format: Option<String>,
     },
+    /// Write every link, oldest first, as TOML `[[link]]` tables (for blink.toml), CSV or JSON.
+    Export {
+        /// toml, csv or json.
+        #[arg(long, default_value = "toml")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Show what reconciling blink.toml's [[link]] tables would do, and drift; exit 0 if nothing, 2 if something.
+    Plan,
+    /// Reconcile blink.toml's [[link]] tables with the database now (the server also does it at every start).
+    Apply,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +192,8 @@ enum ConfigCommand {
     Check,
     /// Print a blink.toml documenting every key at its default.
     Example,
+    /// Print the configuration reference of README.md (a Markdown table of every key).
+    Reference,
 }
 
 /// Exit code for configuration errors, distinct from runtime failures (1).
@@ -178,6 +206,10 @@ fn main() -> ExitCode {
             print!("{}", config::example_toml());
             return ExitCode::SUCCESS;
         }
+        Some(Command::Config { command: ConfigCommand::Reference }) => {
+            print!("{}", config::reference_markdown());
+            return ExitCode::SUCCESS;
+        }
         Some(Command::Plugin { command: PluginCommand::Check { file } }) => return check_plugin(file),
         _ => {}
     }
@@ -188,6 +220,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Some(Command::Healthcheck { ready, timeout }) = &cli.command {
+        return healthcheck(&loaded, *ready, *timeout);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -200,11 +235,26 @@ fn main() -> ExitCode {
         Command::Migrate { status } => runtime.block_on(migrate(loaded, status)),
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config::render_check(&loaded));
+            let problems = blink::links::check_declared(&loaded.config, &blink::http::reserved_paths());
+            if !problems.is_empty() {
+                for problem in problems {
+                    eprintln!("blink: {problem}");
+                }
+                return ExitCode::from(EXIT_CONFIG);
+            }
             println!("configuration is valid");
             Ok(())
         }
-        Command::Config { command: ConfigCommand::Example } | Command::Plugin { .. } => {
-            unreachable!("handled before loading the configuration")
+        Command::Links { json, command: LinksCommand::Plan } => {
+            return runtime.block_on(declared_links(loaded, false, json));
+        }
+        Command::Links { json, command: LinksCommand::Apply } => {
+            return runtime.block_on(declared_links(loaded, true, json));
+        }
+        Command::Config { command: ConfigCommand::Example | ConfigCommand::Reference }
+        | Command::Plugin { .. }
+        | Command::Healthcheck { .. } => {
+            unreachable!("handled before starting the runtime")
         }
         Command::Links { json, command } => runtime.block_on(links(loaded, command, json)),
         Command::Tokens { json, command } => runtime.block_on(tokens(loaded, command, json)),
@@ -214,6 +264,21 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("blink: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn healthcheck(loaded: &LoadedConfig, ready: bool, timeout: u64) -> ExitCode {
+    use blink::cli::healthcheck::{Probe, check};
+    let probe = if ready { Probe::Ready } else { Probe::Live };
+    match check(loaded.config.server.port, probe, std::time::Duration::from_secs(timeout.max(1))) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(problem) => {
+            eprintln!("blink: unhealthy: {problem}");
             ExitCode::FAILURE
         }
     }
@@ -243,6 +308,7 @@ async fn serve(loaded: LoadedConfig, config_file: Option<PathBuf>) -> Result<(),
         error.to_string()
     };
     let app = server::prepare(loaded.config).await.map_err(|e| fail(&e))?;
+    server::apply_declared_links(&app).await.map_err(|e| fail(&e))?;
     #[cfg(unix)]
     server::reload_plugins_on_sighup(app.state.plugins.clone(), move || {
         LoadedConfig::load(&ConfigInput::from_process(config_file.clone()))
@@ -263,18 +329,97 @@ async fn links(loaded: LoadedConfig, command: LinksCommand, json: bool) -> Resul
         LinksCommand::List { search, limit } => links::list(service, search, limit, format).await,
         LinksCommand::Show { slug } => links::show(service, &slug, format).await,
         LinksCommand::Delete { slug } => links::delete(service, &slug, format).await,
-        LinksCommand::Import { file } if file.as_os_str() == "-" => {
-            links::import(service, std::io::stdin().lock(), format).await
-        }
-        LinksCommand::Import { file } => match std::fs::File::open(&file) {
-            Ok(opened) => links::import(service, std::io::BufReader::new(opened), format).await,
-            Err(error) => Err(format!("cannot open {}: {error}", file.display())),
-        },
+        LinksCommand::Import { file, format: file_format } => import_links(service, &file, file_format, format).await,
+        LinksCommand::Export { format: file_format, output } => export_links(service, &file_format, output).await,
+        LinksCommand::Plan | LinksCommand::Apply => unreachable!("handled by declared_links"),
     };
     app.store.close().await;
     let text = result?;
-    println!("{text}");
+    if !text.is_empty() {
+        println!("{text}");
+    }
     Ok(())
+}
+
+async fn import_links(
+    service: &blink::links::LinkService,
+    file: &std::path::Path,
+    file_format: Option<String>,
+    format: blink::cli::links::Format,
+) -> Result<String, String> {
+    use blink::cli::transfer::{self, FileFormat};
+    let file_format = match file_format {
+        Some(name) => {
+            FileFormat::from_name(&name).ok_or_else(|| format!("unknown format `{name}`: toml, csv, json or lines"))?
+        }
+        None => FileFormat::of_path(file),
+    };
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|error| format!("cannot read standard input: {error}"))?
+    } else {
+        std::fs::read_to_string(file).map_err(|error| format!("cannot read {}: {error}", file.display()))?
+    };
+    transfer::import(service, &text, file_format, format, server::shutdown_signal()).await
+}
+
+async fn export_links(
+    service: &blink::links::LinkService,
+    file_format: &str,
+    output: Option<PathBuf>,
+) -> Result<String, String> {
+    use blink::cli::transfer::{self, FileFormat};
+    let file_format = FileFormat::from_name(file_format)
+        .filter(|format| *format != FileFormat::Lines)
+        .ok_or_else(|| format!("unknown format `{file_format}`: toml, csv or json"))?;
+    match output {
+        Some(path) => {
+            let file =
+                std::fs::File::create(&path).map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+            let count = transfer::export(service, file_format, &mut std::io::BufWriter::new(file)).await?;
+            Ok(format!("exported {count} links to {}", path.display()))
+        }
+        None => {
+            transfer::export(service, file_format, &mut std::io::BufWriter::new(std::io::stdout().lock())).await?;
+            Ok(String::new())
+        }
+    }
+}
+
+/// `blink links plan` (`apply` false) and `blink links apply`.
+async fn declared_links(loaded: LoadedConfig, apply: bool, json: bool) -> ExitCode {
+    let app = match server::prepare(loaded.config).await {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("blink: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let caller = blink::auth::Caller::operator();
+    let result = if apply {
+        app.state.links.apply_declared(&caller).await
+    } else {
+        app.state.links.plan_declared(&caller).await
+    };
+    app.store.close().await;
+    let plan = match result {
+        Ok(plan) => plan,
+        Err(error) => {
+            eprintln!("blink: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        println!("{}", blink::cli::links::plan_json(&plan));
+    } else {
+        println!("{}", plan.render());
+    }
+    match (apply, plan.problems.is_empty(), plan.has_work()) {
+        (true, true, _) => ExitCode::SUCCESS,
+        (true, false, _) => ExitCode::FAILURE,
+        (false, _, false) => ExitCode::SUCCESS,
+        // Something to do: a deployment pipeline can gate on it.
+        (false, _, true) => ExitCode::from(2),
+    }
 }
 
 async fn tokens(loaded: LoadedConfig, command: TokensCommand, json: bool) -> Result<(), String> {

@@ -52,6 +52,9 @@ pub enum StartError {
     /// The click export to NATS could not be set up.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// The declared links (`[[link]]`) could not be reconciled with the database.
+    #[error("the [[link]] tables of blink.toml cannot be applied: {0}")]
+    DeclaredLinks(String),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -163,6 +166,42 @@ pub async fn prepare(config: Config) -> Result<App, StartError> {
         config: Arc::new(config),
     });
     Ok(App { state, store, background, recorder })
+}
+
+/// Reconciles the `[[link]]` tables of the configuration with the database (links as code): declared links are
+/// created or updated, and with `[links] prune_declared` removed ones deleted. Drift (a declared link changed
+/// through the UI or the API since) is logged, and the file wins. A problem (a slug or URL another link has) stops
+/// the start, naming the entry.
+pub async fn apply_declared_links(app: &App) -> Result<(), StartError> {
+    use crate::links::PlanAction;
+    let plan = app
+        .state
+        .links
+        .apply_declared(&crate::auth::Caller::operator())
+        .await
+        .map_err(|error| StartError::DeclaredLinks(error.to_string()))?;
+    if !plan.problems.is_empty() {
+        return Err(StartError::DeclaredLinks(plan.problems.join("; ")));
+    }
+    for entry in &plan.entries {
+        for change in &entry.drift {
+            tracing::warn!(
+                link.slug = %entry.slug, field = change.field, declared = %change.from, found = %change.to,
+                "a declared link was changed through the UI or the API; blink.toml's value is applied again"
+            );
+        }
+    }
+    if !plan.entries.is_empty() {
+        tracing::info!(
+            created = plan.count(PlanAction::Create),
+            updated = plan.count(PlanAction::Update),
+            deleted = plan.count(PlanAction::Delete),
+            unchanged = plan.count(PlanAction::Unchanged),
+            kept = plan.count(PlanAction::Keep),
+            "declared links reconciled"
+        );
+    }
+    Ok(())
 }
 
 fn scraper(config: &Config) -> Result<Scraper, StartError> {

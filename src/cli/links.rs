@@ -1,11 +1,9 @@
 //! `blink links …`: manage links from a shell, for scripts and before the API exists.
 
-use std::io::BufRead;
-
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::links::{Created, Link, LinkMeta, LinkQuery, LinkService, NewLink};
+use crate::links::{Created, DeclaredPlan, Link, LinkQuery, LinkService, NewLink};
 
 /// One link as printed by `--json`: the link plus its short URLs.
 #[derive(Serialize)]
@@ -98,33 +96,31 @@ pub async fn delete(links: &LinkService, slug: &str, format: Format) -> Result<S
     })
 }
 
-/// `blink links import FILE`: one URL per line (`-` reads standard input); blank lines and `#` comments skipped.
-pub async fn import(links: &LinkService, reader: impl BufRead, format: Format) -> Result<String, String> {
-    let (mut created, mut existing, mut failed) = (0usize, 0usize, Vec::new());
-    for (number, line) in reader.lines().enumerate() {
-        let line = line.map_err(|error| format!("cannot read line {}: {error}", number + 1))?;
-        let url = line.trim();
-        if url.is_empty() || url.starts_with('#') {
-            continue;
-        }
-        // Pages are not read: an import of thousands of URLs would take as many page fetches.
-        let request = NewLink { url: url.to_owned(), meta: Some(LinkMeta::default()), ..NewLink::default() };
-        match links.create(&Caller::operator(), request).await {
-            Ok((_, Created::New)) => created += 1,
-            Ok((_, Created::Existing)) => existing += 1,
-            Err(error) => failed.push(format!("line {}: {error}", number + 1)),
-        }
-    }
-    let summary = match format {
-        Format::Json => json(&serde_json::json!({ "created": created, "existing": existing, "failed": failed })),
-        Format::Text => {
-            let mut text = format!("created {created}, already shortened {existing}, failed {}", failed.len());
-            for failure in &failed {
-                text.push_str("\n  ");
-                text.push_str(failure);
-            }
-            text
-        }
+/// `blink links plan --json` and `apply --json`: the plan as a script reads it.
+pub fn plan_json(plan: &DeclaredPlan) -> String {
+    let changes = |changes: &[crate::links::FieldChange]| {
+        changes
+            .iter()
+            .map(|change| serde_json::json!({ "field": change.field, "from": change.from, "to": change.to }))
+            .collect::<Vec<_>>()
     };
-    if failed.is_empty() { Ok(summary) } else { Err(summary) }
+    let entries: Vec<_> = plan
+        .entries
+        .iter()
+        .map(|entry| {
+            serde_json::json!({
+                "slug": entry.slug,
+                "url": entry.url,
+                "action": format!("{:?}", entry.action).to_ascii_lowercase(),
+                "changes": changes(&entry.changes),
+                "drift": changes(&entry.drift),
+            })
+        })
+        .collect();
+    json(&serde_json::json!({
+        "entries": entries,
+        "problems": plan.problems,
+        "pending": plan.has_work() && !plan.applied,
+        "applied": plan.applied,
+    }))
 }

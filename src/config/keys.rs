@@ -172,6 +172,13 @@ pub const KEYS: &[KeyDoc] = &[
     ),
     key("links.max_url_length", &[], "2048", "Longest target URL accepted, in bytes."),
     key("links.allowed_schemes", &[], "http,https", "Target URL schemes that may be shortened."),
+    key(
+        "links.prune_declared",
+        &[],
+        "false",
+        "Delete declared links ([[link]] tables) removed from blink.toml at the next start or `blink links apply`; \
+         off, they stay and `blink links plan` lists them.",
+    ),
     key("links.normalize.force_https", &[], "true", "Rewrite http:// targets to https://."),
     key("links.normalize.strip_www", &[], "true", "Drop a leading www. from the host."),
     key("links.normalize.strip_credentials", &[], "true", "Drop user:password@ from targets."),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use duration::{DurationError, HumanDuration};
 pub use export::ExportConfig;
 pub use plugins::PluginConfig;
-pub use report::{example_toml, render_check};
+pub use report::{example_toml, reference_markdown, render_check};
 pub use secret::{CredentialsUrl, REDACTED, Secret, redact_url};
 pub use sources::ConfigInput;
 pub use trust_proxy::{TrustProxy, TrustProxyError, parse_forwarded_entry};
@@ -65,6 +65,32 @@ pub struct Config {
     /// `[[plugins]]`: WebAssembly plugins, run in file order within each hook.
     #[serde(skip_serializing)]
     pub plugins: Vec<PluginConfig>,
+    /// `[[link]]`: declared links, reconciled with the database at start (links as code).
+    #[serde(rename = "link", skip_serializing)]
+    pub declared_links: Vec<DeclaredLink>,
+}
+
+/// A `[[link]]` table: a link the deployment declares. Checked against the slug and URL rules by the link
+/// service (`blink config check`, `blink links plan`), since those rules live there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredLink {
+    /// The link's slug: a custom (brand) slug, or an automatic one to keep a link's existing short URL.
+    pub slug: String,
+    /// The target URL.
+    pub url: String,
+    /// Redirect status for this link (301, 302, 307 or 308); the server default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// `Cache-Control` max-age in seconds for this link; the server default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_max_age: Option<u32>,
+    /// The link's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The link's automatic slug as well, when `slug` is a custom one (as `blink links export` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_slug: Option<String>,
 }
 
 /// `[analytics]`
@@ -290,6 +316,8 @@ pub struct LinksConfig {
     #[serde(deserialize_with = "list::comma_separated")]
     pub allowed_schemes: Vec<String>,
     pub normalize: NormalizeOptions,
+    /// Delete declared links (`[[link]]`) that are no longer in the file; off, they are kept and reported.
+    pub prune_declared: bool,
 }
 
 impl Default for LinksConfig {
@@ -302,6 +330,7 @@ impl Default for LinksConfig {
             max_url_length: 2048,
             allowed_schemes: vec!["http".into(), "https".into()],
             normalize: NormalizeOptions::default(),
+            prune_declared: false,
         }
     }
 }

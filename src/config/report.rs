@@ -38,6 +38,9 @@ pub fn render_check(loaded: &LoadedConfig) -> String {
         let _ =
             writeln!(out, "[[plugins]] {} = {}  # {}", plugin.name, plugin.path.display(), loaded.origin("plugins"));
     }
+    for link in &loaded.config.declared_links {
+        let _ = writeln!(out, "[[link]] {} -> {}  # {}", link.slug, link.url, loaded.origin("link"));
+    }
     out
 }
 
@@ -52,6 +55,19 @@ const PLUGINS_EXAMPLE: &str = r#"
 # on_error = "skip"                       # "skip" (fail open) or "fail" (fail closed)
 # [plugins.config]                        # handed to the plugin as strings
 # deny = "admin*, login"
+"#;
+
+const LINKS_EXAMPLE: &str = r#"
+# Declared links (links as code), one [[link]] table each: created or updated at every start and by
+# `blink links apply`, marked as declared; `blink links plan` shows what would change. Links made through the UI
+# or the API are never touched. A declared link removed from this file is deleted only with
+# [links] prune_declared = true.
+# [[link]]
+# slug = "docs"                           # a custom slug (or an automatic one, to keep an existing short URL)
+# url = "https://docs.example.com/"
+# title = "Documentation"                 # optional
+# status = 302                            # optional: 301, 302, 307 or 308
+# cache_max_age = 3600                    # optional, in seconds
 "#;
 
 /// Renders a figment value as TOML text; `None` for values that are unset.
@@ -114,5 +130,31 @@ pub fn example_toml() -> String {
         }
     }
     out.push_str(PLUGINS_EXAMPLE);
+    out.push_str(LINKS_EXAMPLE);
+    out
+}
+
+/// The configuration reference of README.md: every key with its variables, default and purpose, as a Markdown
+/// table (generated; `blink config reference` prints it and a test keeps README.md in step).
+pub fn reference_markdown() -> String {
+    let defaults = Value::serialize(Config::default()).ok();
+    let mut out =
+        String::from("| key (`blink.toml`) | environment variables | default | what it does |\n|---|---|---|---|\n");
+    for doc in KEYS {
+        let default = defaults.as_ref().and_then(|value| value.find_ref(doc.key)).and_then(toml_text);
+        let default = match (default, doc.kind) {
+            (Some(_), Kind::Secret) | (None, _) => "(unset)".to_owned(),
+            (Some(text), _) => format!("`{}`", text.replace('|', "\\|")),
+        };
+        let mut vars: Vec<String> = doc.env.iter().map(|var| format!("`{var}`")).collect();
+        vars.push(format!("`{}`", keys::blink_env_name(doc.key)));
+        let _ = writeln!(out, "| `{}` | {} | {default} | {} |", doc.key, vars.join(", "), doc.doc.replace('|', "\\|"));
+    }
+    out.push_str(
+        "| `[[plugins]]` | | | WebAssembly plugins: `name`, `path`, `hooks`, `memory`, `timeout`, `on_error`, `config` \
+         (see Plugins) |\n\
+         | `[[link]]` | | | Declared links: `slug`, `url`, `title`, `status`, `cache_max_age`, `auto_slug` (see Links as \
+         code) |\n",
+    );
     out
 }

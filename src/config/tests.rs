@@ -321,6 +321,20 @@ fn shipped_example_file_is_current() {
 }
 
 #[test]
+fn the_readme_configuration_reference_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = fs::read_to_string(&path).unwrap_or_default();
+    let (start, end) = ("<!-- configuration reference: start -->\n", "<!-- configuration reference: end -->");
+    let shipped =
+        readme.split_once(start).and_then(|(_, rest)| rest.split_once(end)).map(|(table, _)| table).unwrap_or_default();
+    assert!(
+        shipped == super::reference_markdown(),
+        "README.md's configuration reference is stale: replace the table between its markers with the output of \
+         `cargo run -- config reference`"
+    );
+}
+
+#[test]
 fn shipped_example_file_loads() {
     let fixture = Fixture::new().file("blink.toml", &example_toml());
     assert_eq!(fixture.load().config.server.port, 3000);

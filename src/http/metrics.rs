@@ -179,31 +179,22 @@ fn registry(state: &AppState) -> Registry {
         let stats = export.stats();
         registry.register(
             "blink_export_published",
-            "Click events NATS JetStream acknowledged (duplicates included)",
+            "Click events NATS JetStream acknowledged",
             counter(stats.published),
         );
-        registry.register(
-            "blink_export_duplicates",
-            "Acknowledged click events the stream already held (retries after a lost acknowledgement)",
-            counter(stats.duplicates),
-        );
-        registry.register(
-            "blink_export_retried",
-            "Click event publications that failed and were queued again",
-            counter(stats.retried),
-        );
+        registry.register("blink_export_retried", "Click event publications retried", counter(stats.retried));
         registry.register(
             "blink_export_dropped",
-            "Click events not exported: the export buffer was full, or shutdown's flush timed out",
+            "Click events dropped from the export (buffer full, or shutdown timeout)",
             counter(stats.dropped),
         );
         registry.register(
             "blink_export_buffered",
-            "Click events waiting for NATS to acknowledge them",
+            "Click events waiting to be exported",
             gauge(i64::try_from(stats.buffered).unwrap_or(i64::MAX)),
         );
         registry.register(
-            "blink_export_nats_up",
+            "blink_export_connected",
             "1 while the connection to NATS is up",
             gauge(i64::from(stats.connected)),
         );

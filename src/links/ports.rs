@@ -168,6 +168,59 @@ pub struct LinkRows {
     pub total: LinkTotal,
 }
 
+/// A link checked by the link service and ready for a bulk write (an import, or the declared links).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedLink {
+    /// The id to insert it with, so that a kept automatic slug (its hashid) reaches it; else the next id.
+    pub id: Option<i64>,
+    pub brand: Option<String>,
+    /// Normalized.
+    pub original_url: String,
+    pub meta: serde_json::Value,
+    pub redirect_status: Option<u16>,
+    pub cache_max_age: Option<u32>,
+    /// When the link was made, for links imported from elsewhere; now when absent.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// What became of one link of an import batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Inserted, with this id.
+    Created(i64),
+    /// Its URL was already shortened, by the link with this id (which is left as it is).
+    Existing(i64),
+    /// Its brand slug belongs to another URL's link.
+    SlugTaken,
+    /// Its automatic slug (its id) belongs to another URL's link.
+    IdTaken,
+}
+
+/// A declared link as stored: the link, and the declaration last applied to it (JSON, see `links::declared`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeclaredRow {
+    pub row: LinkRow,
+    pub declared: String,
+}
+
+/// One write of a reconciliation of the declared links; all of one reconciliation are one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeclaredWrite {
+    /// Insert `link`, marked with `declared`.
+    Create { link: PreparedLink, declared: String },
+    /// Set link `id`'s target, metadata and overrides, and mark it with `declared`.
+    Update {
+        id: i64,
+        original_url: String,
+        meta: serde_json::Value,
+        redirect_status: Option<u16>,
+        cache_max_age: Option<u32>,
+        declared: String,
+    },
+    /// Delete declared link `id`.
+    Delete { id: i64 },
+}
+
 /// Where links are kept. Every write is atomic and reported done only once it is durable.
 #[async_trait]
 pub trait LinkStore: Send + Sync {
@@ -191,6 +244,23 @@ pub trait LinkStore: Send + Sync {
     ) -> Result<Option<LinkRow>, StorageError>;
     /// Deletes link `id`; `false` when there was none.
     async fn delete_link(&self, id: i64) -> Result<bool, StorageError>;
+    /// Inserts `links` made by `creator_id` in one transaction (all or none), skipping those whose URL, brand slug
+    /// or id is taken; one outcome per link, in order. A URL twice in `links` is inserted once.
+    async fn import_links(
+        &self,
+        links: &[PreparedLink],
+        creator_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ImportOutcome>, StorageError>;
+    /// Every declared link, by id.
+    async fn declared_links(&self) -> Result<Vec<DeclaredRow>, StorageError>;
+    /// Makes `writes` in one transaction (all or none); a taken URL, slug or id is [`StorageError::Conflict`].
+    async fn apply_declared(
+        &self,
+        writes: &[DeclaredWrite],
+        creator_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError>;
 }
 
 /// Why a target page's metadata could not be read.

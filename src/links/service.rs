@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 
 pub use crate::auth::API_USER_ID;
 use crate::auth::{Action, Caller, Denied, Identity, authorize};
-use crate::config::Config;
+use crate::config::{Config, DeclaredLink};
 use crate::storage::StorageError;
 
 use super::hooks::{HookError, LinkHooks, SlugVerdict, UrlVerdict};
@@ -16,6 +16,7 @@ use super::model::{Link, LinkMeta, MetaError, Redirect, RedirectStatus};
 use super::ports::{
     LinkCursor, LinkPatch, LinkQuery, LinkRow, LinkStore, LinkTotal, NewLinkRow, PageError, PageReader,
 };
+use super::records::RecordRules;
 use super::slug::{SlugError, SlugRef, SlugRules};
 use super::target::{TargetError, TargetRules};
 
@@ -120,10 +121,14 @@ const SLUG_ATTEMPTS: u32 = 5;
 /// Links, with the rules of this deployment.
 #[derive(Clone)]
 pub struct LinkService {
-    store: Arc<dyn LinkStore>,
+    pub(super) store: Arc<dyn LinkStore>,
     pages: Option<Arc<dyn PageReader>>,
     slugs: SlugRules,
     targets: TargetRules,
+    pub(super) records: RecordRules,
+    /// `[[link]]` tables, and whether declared links no longer among them are deleted.
+    pub(super) declared: Arc<[DeclaredLink]>,
+    pub(super) prune_declared: bool,
     default_status: u16,
     default_max_age: u64,
     base_url: String,
@@ -152,6 +157,9 @@ impl LinkService {
         Self {
             store,
             pages: None,
+            records: RecordRules::from_parts(slugs.clone(), targets.clone()),
+            declared: config.declared_links.clone().into(),
+            prune_declared: config.links.prune_declared,
             slugs,
             targets,
             default_status: config.redirect.status,
@@ -470,6 +478,16 @@ impl LinkService {
         Ok(self.to_link(current))
     }
 
+    /// Tells listeners that `slugs` changed (links were created, changed or deleted in bulk).
+    pub(super) async fn announce_slugs(&self, slugs: &[&str]) {
+        if slugs.is_empty() {
+            return;
+        }
+        for listener in &self.listeners {
+            listener.slugs_changed(slugs).await;
+        }
+    }
+
     /// Tells listeners every slug `record` is reachable by.
     async fn announce(&self, record: &LinkRow) {
         let slug = self.slugs.encode(record.id);
@@ -506,6 +524,6 @@ fn keep_other_keys(mut meta: LinkMeta, stored: &LinkMeta) -> LinkMeta {
 }
 
 /// The caller's identity, or the refusal to give an anonymous caller.
-fn authenticated(caller: &Caller) -> Result<&Identity, LinkError> {
+pub(super) fn authenticated(caller: &Caller) -> Result<&Identity, LinkError> {
     caller.identity().ok_or(LinkError::NotAllowed(Denied::Unauthenticated))
 }

@@ -1,7 +1,5 @@
 //! What an exported click looks like on the wire: the one place that decides which of a click's fields leave the
-//! process. It carries what the database aggregates keep (the user agent only as its class, browser, operating
-//! system and device, read by the same [`classify`] as the aggregates), and never the visitor's IP address or full
-//! user agent.
+//! process. It carries what the database aggregates keep, and never the visitor's IP address or full user agent.
 
 use serde::Serialize;
 
@@ -20,15 +18,13 @@ struct ExportedClick<'a> {
     referrer_host: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     country: Option<&'a str>,
-    /// `click` (a person), `preview` (a link-preview fetcher) or `bot`.
+    /// `click` (a person), `preview` (a link-preview fetcher) or `bot`, as the built-in figures count it.
     class: &'static str,
-    /// Browser family, for people only.
+    /// Browser, operating system and device class, for people only: the names, never the user agent.
     #[serde(skip_serializing_if = "Option::is_none")]
-    browser: Option<&'a str>,
-    /// Operating system family, for people only.
+    browser: Option<Box<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    os: Option<&'a str>,
-    /// `desktop`, `phone`, `tablet` or `other`, for people only.
+    os: Option<Box<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     device: Option<&'static str>,
 }
@@ -37,20 +33,20 @@ struct ExportedClick<'a> {
 pub(super) fn click_json(id: &str, event: &ClickEvent) -> Vec<u8> {
     let agent = classify(event.user_agent.as_deref());
     let click = ExportedClick {
+        class: match agent.class {
+            Class::Click => "click",
+            Class::Preview => "preview",
+            Class::Bot => "bot",
+        },
+        browser: agent.browser,
+        os: agent.os,
+        device: agent.device,
         id,
         time_ms: event.time_ms,
         link_id: event.link.id(),
         slug: event.link.slug(),
         referrer_host: event.referrer_host.as_deref(),
         country: event.country.as_deref(),
-        class: match agent.class {
-            Class::Click => "click",
-            Class::Preview => "preview",
-            Class::Bot => "bot",
-        },
-        browser: agent.browser.as_deref(),
-        os: agent.os.as_deref(),
-        device: agent.device,
     };
     // A struct of strings and numbers always serializes.
     serde_json::to_vec(&click).unwrap_or_default()

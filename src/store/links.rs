@@ -6,7 +6,8 @@ use sqlx::types::Json;
 
 use super::{Backend, Pool, Store, storable};
 use crate::links::{
-    LinkCursor, LinkPatch, LinkQuery, LinkRow, LinkRows, LinkSort, LinkStore, LinkTotal, NewLinkRow, SortKey,
+    DeclaredRow, DeclaredWrite, ImportOutcome, LinkCursor, LinkPatch, LinkQuery, LinkRow, LinkRows, LinkSort,
+    LinkStore, LinkTotal, NewLinkRow, PreparedLink, SortKey,
 };
 use crate::storage::StorageError;
 
@@ -77,6 +78,102 @@ impl Store {
         let row = on_pool!(self, pool => sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(pool).await)?;
         Ok(row.map(LinkRow::from))
     }
+}
+
+/// Inserts one import batch on `$tx` and reads which URLs were created and which already existed: two maps from
+/// URL to link id.
+macro_rules! import_batch {
+    ($tx:ident, $links:expr, $creator:expr, $now:expr) => {{
+        let links: &[PreparedLink] = $links;
+        let mut created: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        let mut found: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for with_id in [true, false] {
+            let group: Vec<&PreparedLink> = links.iter().filter(|link| link.id.is_some() == with_id).collect();
+            for chunk in group.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let sql = import_statement(chunk.len(), with_id);
+                let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+                for link in chunk {
+                    if let Some(id) = link.id.filter(|_| with_id) {
+                        query = query.bind(id);
+                    }
+                    query = query
+                        .bind(link.brand.as_deref())
+                        .bind(link.original_url.as_str())
+                        .bind($creator)
+                        .bind(Json(&link.meta))
+                        .bind(link.redirect_status.map(status_column))
+                        .bind(link.cache_max_age.map(max_age_column))
+                        .bind(link.created_at.unwrap_or($now))
+                        .bind($now);
+                }
+                created.extend(query.fetch_all(&mut *$tx).await?.into_iter().map(|(id, url)| (url, id)));
+            }
+        }
+        let missing: Vec<&str> =
+            links.iter().map(|link| link.original_url.as_str()).filter(|url| !created.contains_key(*url)).collect();
+        for chunk in missing.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(urls_statement(chunk.len())));
+            for url in chunk {
+                query = query.bind(*url);
+            }
+            found.extend(query.fetch_all(&mut *$tx).await?.into_iter().map(|(id, url)| (url, id)));
+        }
+        (created, found)
+    }};
+}
+
+/// Makes the writes of a reconciliation of the declared links on `$tx`.
+macro_rules! apply_declared_writes {
+    ($tx:ident, $writes:expr, $creator:expr, $now:expr) => {{
+        for write in $writes {
+            match write {
+                DeclaredWrite::Create { link, declared } => {
+                    // With an id only when the declaration keeps an automatic slug; else the next one.
+                    let (id_column, id_value) = if link.id.is_some() { ("id, ", "$9, ") } else { ("", "") };
+                    let sql = format!(
+                        "INSERT INTO links ({id_column}hash, original_url, creator_id, meta, redirect_status,
+                                            cache_max_age, created_at, updated_at, declared)
+                         VALUES ({id_value}$1, $2, $3, $4, $5, $6, $7, $7, $8)"
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(link.brand.as_deref())
+                        .bind(link.original_url.as_str())
+                        .bind($creator)
+                        .bind(Json(&link.meta))
+                        .bind(link.redirect_status.map(status_column))
+                        .bind(link.cache_max_age.map(max_age_column))
+                        .bind($now)
+                        .bind(declared.as_str());
+                    if let Some(id) = link.id {
+                        query = query.bind(id);
+                    }
+                    query.execute(&mut *$tx).await?;
+                }
+                DeclaredWrite::Update { id, original_url, meta, redirect_status, cache_max_age, declared } => {
+                    sqlx::query(
+                        "UPDATE links SET original_url = $2, meta = $3, redirect_status = $4, cache_max_age = $5,
+                                          declared = $6, updated_at = $7
+                         WHERE id = $1",
+                    )
+                    .bind(*id)
+                    .bind(original_url.as_str())
+                    .bind(Json(meta))
+                    .bind(redirect_status.map(status_column))
+                    .bind(cache_max_age.map(max_age_column))
+                    .bind(declared.as_str())
+                    .bind($now)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+                DeclaredWrite::Delete { id } => {
+                    sqlx::query("DELETE FROM links WHERE id = $1 AND declared IS NOT NULL")
+                        .bind(*id)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            }
+        }
+    }};
 }
 
 #[async_trait]
@@ -196,6 +293,136 @@ impl LinkStore for Store {
         });
         Ok(affected > 0)
     }
+
+    #[tracing::instrument(skip_all, fields(links = links.len()))]
+    async fn import_links(
+        &self,
+        links: &[PreparedLink],
+        creator_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ImportOutcome>, StorageError> {
+        let max_id = links.iter().filter_map(|link| link.id).max();
+        let (created, found) = match &self.pool {
+            Pool::Sqlite(pool) => {
+                in_transaction!(@on pool, "BEGIN IMMEDIATE", tx => import_batch!(tx, links, creator_id, now))
+            }
+            Pool::Postgres(pool) => in_transaction!(@on pool, "BEGIN", tx => {
+                // Before the inserts: the sequence must never hand out an id this batch gives its links.
+                if let Some(max_id) = max_id {
+                    reserve_ids(&mut tx, max_id).await?;
+                }
+                import_batch!(tx, links, creator_id, now)
+            }),
+        };
+        let mut reported = std::collections::HashSet::new();
+        Ok(links
+            .iter()
+            .map(|link| {
+                let url = link.original_url.as_str();
+                match (created.get(url), found.get(url)) {
+                    // A URL twice in the batch: the first is created, the second finds it.
+                    (Some(&id), _) if reported.insert(url) => ImportOutcome::Created(id),
+                    (Some(&id), _) | (None, Some(&id)) => ImportOutcome::Existing(id),
+                    (None, None) if link.brand.is_some() => ImportOutcome::SlugTaken,
+                    (None, None) => ImportOutcome::IdTaken,
+                }
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn declared_links(&self) -> Result<Vec<DeclaredRow>, StorageError> {
+        let sql = format!("SELECT {COLUMNS}, declared FROM links WHERE declared IS NOT NULL ORDER BY id");
+        let rows =
+            on_pool!(self, pool => sqlx::query_as::<_, DeclaredDbRow>(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|row| DeclaredRow { declared: row.declared, row: row.link.into() }).collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(writes = writes.len()))]
+    async fn apply_declared(
+        &self,
+        writes: &[DeclaredWrite],
+        creator_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let max_id = writes
+            .iter()
+            .filter_map(|write| match write {
+                DeclaredWrite::Create { link, .. } => link.id,
+                _ => None,
+            })
+            .max();
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                in_transaction!(@on pool, "BEGIN IMMEDIATE", tx => apply_declared_writes!(tx, writes, creator_id, now))
+            }
+            Pool::Postgres(pool) => in_transaction!(@on pool, "BEGIN", tx => {
+                if let Some(max_id) = max_id {
+                    reserve_ids(&mut tx, max_id).await?;
+                }
+                apply_declared_writes!(tx, writes, creator_id, now)
+            }),
+        }
+        Ok(())
+    }
+}
+
+/// A `links` row with its declaration.
+#[derive(sqlx::FromRow)]
+struct DeclaredDbRow {
+    #[sqlx(flatten)]
+    link: Row,
+    declared: String,
+}
+
+/// Rows per INSERT statement of an import: well under SQLite's 32,766 and PostgreSQL's 65,535 bound values.
+const IMPORT_ROWS_PER_STATEMENT: usize = 500;
+
+/// Moves PostgreSQL's id sequence past `max_id` (explicit ids are being inserted), never backwards.
+async fn reserve_ids(tx: &mut sqlx::PgConnection, max_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('links', 'id'),
+                       GREATEST($1, (SELECT last_value FROM links_id_seq), (SELECT COALESCE(max(id), 1) FROM links)))",
+    )
+    .bind(max_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The INSERT of `rows` links (with an `id` column when `with_id`), each row's values bound in column order, that
+/// skips links whose URL, brand slug or id is taken and returns the inserted ones' id and URL.
+fn import_statement(rows: usize, with_id: bool) -> String {
+    let columns = if with_id { 9 } else { 8 };
+    let mut sql = String::from("INSERT INTO links (");
+    if with_id {
+        sql.push_str("id, ");
+    }
+    sql.push_str(
+        "hash, original_url, creator_id, meta, redirect_status, cache_max_age, created_at, updated_at) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, original_url");
+    sql
+}
+
+/// SELECT the id and URL of links whose URL is one of `count` bound values.
+fn urls_statement(count: usize) -> String {
+    let placeholders = (1..=count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+    format!("SELECT id, original_url FROM links WHERE original_url IN ({placeholders})")
 }
 
 /// A value bound to a listing's statement.

@@ -36,8 +36,12 @@ impl Running {
     pub fn start(dir: &Path, env: &BTreeMap<&str, String>) -> Self {
         let mut env = env.clone();
         env.insert("PORT", "0".into());
-        let mut child =
-            blink(dir, &env, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn blink");
+        Self::spawn(blink(dir, &env, &[]))
+    }
+
+    /// Runs `command` (a server that logs "blink is listening" with its address) and waits for that line.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn blink");
         let stdout = child.stdout.take().expect("stdout piped");
         let (sender, lines) = mpsc::channel();
         std::thread::spawn(move || {
