@@ -249,3 +249,54 @@ async fn an_update_through_one_instance_is_served_by_the_other_within_100_ms() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_thousand_visits_spread_over_both_instances_add_up_exactly_in_the_figures() {
+    let Some(cluster) = Cluster::start(|_| {}).await else { return };
+    let token = token_for(&cluster.a.store, "frank", Role::User, "link:*").await;
+    let id = create_link(&cluster.a, &token, "https://example.com/counted-twice", "counted").await;
+    let person =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36";
+    // 700 people, 200 link previews, 100 bots, 50 requests at a time, through nginx (round robin).
+    let agents: Vec<&str> = std::iter::repeat_n(person, 700)
+        .chain(std::iter::repeat_n("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", 200))
+        .chain(std::iter::repeat_n("curl/8.5.0", 100))
+        .collect();
+    let mut answered = BTreeSet::new();
+    for chunk in agents.chunks(50) {
+        let (cluster, path) = (&cluster, format!("/{id}"));
+        let visits = chunk.iter().map(|agent| {
+            let path = path.clone();
+            async move { cluster.get(&path, &[("user-agent", agent)]).await }
+        });
+        for response in futures_util::future::join_all(visits).await {
+            assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
+            answered.insert(upstream(&response));
+        }
+    }
+    assert_eq!(answered, cluster.both());
+
+    // Each instance writes its figures within a second; the database adds them up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(200));
+    let totals = loop {
+        interval.tick().await;
+        let stats: Value = cluster
+            .get(&format!("/api/links/{id}/stats"), &[("authorization", &format!("Bearer {token}"))])
+            .await
+            .json()
+            .await
+            .expect("figures");
+        let totals = stats["totals"].clone();
+        let seen: i64 = ["clicks", "previews", "bots"].iter().map(|k| totals[k].as_i64().unwrap_or(0)).sum();
+        if seen >= 1000 || std::time::Instant::now() > deadline {
+            break totals;
+        }
+    };
+    assert_eq!(
+        (totals["clicks"].as_i64(), totals["previews"].as_i64(), totals["bots"].as_i64()),
+        (Some(700), Some(200), Some(100)),
+        "{totals}"
+    );
+    cluster.stop().await;
+}

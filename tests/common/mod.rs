@@ -4,6 +4,7 @@
 pub mod nats;
 pub mod nginx;
 pub mod oidc;
+pub mod private_postgres;
 pub mod private_redis;
 pub mod process;
 

@@ -1,0 +1,124 @@
+//! Faults under a steady redirect load: a PostgreSQL restart (a server of this test's own, so it can be stopped)
+//! costs no cached redirect, writes answer 503 problem+json while the database is away and succeed after, and
+//! nothing acknowledged is lost: neither the links created nor the clicks counted.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use blink::auth::Role;
+use common::private_postgres::PrivatePostgres;
+use common::{TestApp, token_for};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Redirects sent one after another until told to stop, counting what came back.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(app: &TestApp, slug: &str) -> Self {
+        let (stop, ok, failed) = (Arc::<AtomicBool>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default());
+        let url = format!("{}/{slug}", app.base);
+        let client = app.client.clone();
+        let (stopping, oks, failures) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
+        let task = tokio::spawn(async move {
+            while !stopping.load(Relaxed) {
+                match client.get(&url).timeout(Duration::from_secs(5)).send().await {
+                    Ok(response) if response.status() == StatusCode::MOVED_PERMANENTLY => oks.fetch_add(1, Relaxed),
+                    _ => failures.fetch_add(1, Relaxed),
+                };
+            }
+        });
+        Self { stop, ok, failed, task }
+    }
+
+    /// Stops the load; the redirects that succeeded and those that failed.
+    async fn finish(self) -> (u64, u64) {
+        self.stop.store(true, Relaxed);
+        self.task.await.expect("load task");
+        (self.ok.load(Relaxed), self.failed.load(Relaxed))
+    }
+}
+
+async fn create(app: &TestApp, token: &str, url: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/links", app.base))
+        .bearer_auth(token)
+        .json(&json!({ "originalUrl": url }))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+#[tokio::test]
+async fn a_postgres_restart_under_load_costs_no_redirect_and_loses_nothing_acknowledged() {
+    let Some(postgres) = PrivatePostgres::start() else { return };
+    let mut config = blink::config::Config::default();
+    config.database.url = postgres.url().as_str().into();
+    config.database.connect_timeout = blink::config::HumanDuration::from_secs(1);
+    config.links.scrape = false;
+    let app = TestApp::spawn(config).await;
+    let token = token_for(&app.store, "ops", Role::User, "link:*").await;
+    let first = create(&app, &token, "https://example.com/before").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let slug = first.json::<Value>().await.expect("link")["id"].as_str().expect("id").to_owned();
+    assert_eq!(app.get(&format!("/{slug}")).await.status(), StatusCode::MOVED_PERMANENTLY, "now cached");
+
+    let load = Load::start(&app, &slug);
+    postgres.stop();
+    // While the database is away: writes are refused with a problem, and say so.
+    let refused = create(&app, &token, "https://example.com/during").await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers()["content-type"].to_str().expect("type").starts_with("application/problem+json"));
+    let problem: Value = refused.json().await.expect("problem");
+    // The caller's token cannot be checked without the database either: the answer says to try again shortly.
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("try again")), "{problem}");
+
+    postgres.run();
+    // Writes succeed again once the pool reconnects.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let response = create(&app, &token, "https://example.com/after").await;
+        if response.status() == StatusCode::CREATED || Instant::now() > deadline {
+            break response;
+        }
+    };
+    assert_eq!(after.status(), StatusCode::CREATED, "writes work again after the restart");
+    let (ok, failed) = load.finish().await;
+    assert_eq!(failed, 0, "no cached redirect failed during the outage ({ok} succeeded)");
+    assert!(ok > 0);
+
+    // Nothing acknowledged was lost: the link made before the outage, and every redirect counted.
+    let before =
+        app.client.get(format!("{}/api/links/{slug}", app.base)).bearer_auth(&token).send().await.expect("sent");
+    assert_eq!(before.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut interval = tokio::time::interval(Duration::from_millis(200));
+    let clicks = loop {
+        interval.tick().await;
+        let stats: Value = app
+            .client
+            .get(format!("{}/api/links/{slug}/stats", app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("figures");
+        let counted = stats["totals"]["bots"].as_u64().unwrap_or(0);
+        if counted >= ok + 1 || Instant::now() > deadline {
+            break counted;
+        }
+    };
+    // The load's client sends no user agent (a bot); the request that cached the link was one more.
+    assert_eq!(clicks, ok + 1, "every redirect served is counted, also those served while the database was away");
+    app.stop().await;
+}
