@@ -105,7 +105,7 @@ async fn clicks_are_published_while_the_server_runs() {
     assert!(stats.connected);
     assert_eq!((stats.published, stats.buffered), (5, 0));
     let metrics = app.get("/metrics").await.text().await.expect("metrics text");
-    for line in ["blink_export_published_total 5", "blink_export_buffered 0", "blink_export_nats_up 1"] {
+    for line in ["blink_export_published_total 5", "blink_export_buffered 0", "blink_export_connected 1"] {
         assert!(metrics.lines().any(|sample| sample == line), "/metrics lacks `{line}`:\n{metrics}");
     }
     app.stop().await;
@@ -134,7 +134,7 @@ async fn with_nats_unreachable_clicks_fill_the_buffer_then_are_dropped_and_redir
     .await;
     assert!(!export.stats().connected);
     let metrics = app.get("/metrics").await.text().await.expect("metrics text");
-    for line in ["blink_export_buffered 10", "blink_export_dropped_total 20", "blink_export_nats_up 0"] {
+    for line in ["blink_export_buffered 10", "blink_export_dropped_total 20", "blink_export_connected 0"] {
         assert!(metrics.lines().any(|sample| sample == line), "/metrics lacks `{line}`:\n{metrics}");
     }
     assert_eq!(clicks.stats().dropped, 0, "the click stream never waited for the export");
