@@ -24,7 +24,8 @@ struct Load {
 
 impl Load {
     fn start(app: &TestApp, slug: &str) -> Self {
-        let (stop, ok, failed) = (Arc::<AtomicBool>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default());
+        let (stop, ok, failed) =
+            (Arc::<AtomicBool>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default());
         let url = format!("{}/{slug}", app.base);
         let client = app.client.clone();
         let (stopping, oks, failures) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
