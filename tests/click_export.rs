@@ -38,6 +38,10 @@ async fn app_exporting_to(export: blink::config::ExportConfig) -> (TestDb, TestA
     (db, app, export, link.slug)
 }
 
+/// A desktop browser's user agent, which must never leave the process whole.
+const CHROME: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+
 /// `count` visits of `/promo` from a browser with a referrer and a country; each must redirect.
 async fn visit(app: &TestApp, count: usize) {
     for _ in 0..count {
@@ -45,7 +49,7 @@ async fn visit(app: &TestApp, count: usize) {
             .client
             .get(format!("{}/promo", app.base))
             .header(REFERER, "https://News.example/item?id=1")
-            .header(USER_AGENT, "Mozilla/5.0 SecretBrowser/9.9")
+            .header(USER_AGENT, CHROME)
             .header("cf-ipcountry", "NL")
             .send()
             .await
@@ -68,7 +72,7 @@ async fn every_click_reaches_jetstream_once_with_its_id_and_nothing_that_identif
     let mut ids = BTreeSet::new();
     for message in &messages {
         let text = String::from_utf8_lossy(&message.payload);
-        assert!(!text.contains("SecretBrowser") && !text.contains("127.0.0.1"), "visitor data exported: {text}");
+        assert!(!text.contains("AppleWebKit") && !text.contains("127.0.0.1"), "visitor data exported: {text}");
         let json: serde_json::Value = serde_json::from_slice(&message.payload).expect("a JSON payload");
         let header = message.headers.get("Nats-Msg-Id").map(|value| value.as_str().to_owned());
         assert_eq!(header.as_deref(), json["id"].as_str(), "the idempotency id is the header and the payload's id");
@@ -78,6 +82,10 @@ async fn every_click_reaches_jetstream_once_with_its_id_and_nothing_that_identif
         assert_eq!(json["slug"], "promo");
         assert_eq!(json["referrer_host"], "news.example");
         assert_eq!(json["country"], "NL");
+        assert_eq!(
+            (&json["class"], &json["browser"], &json["device"]),
+            (&"click".into(), &"Chrome".into(), &"desktop".into())
+        );
         assert!(json["time_ms"].as_u64().is_some_and(|ms| ms > 1_600_000_000_000), "{json}");
     }
     assert_eq!(ids.len(), 20, "every event has an id of its own");
@@ -96,6 +104,10 @@ async fn clicks_are_published_while_the_server_runs() {
     let stats = export.stats();
     assert!(stats.connected);
     assert_eq!((stats.published, stats.buffered), (5, 0));
+    let metrics = app.get("/metrics").await.text().await.expect("metrics text");
+    for line in ["blink_export_published_total 5", "blink_export_buffered 0", "blink_export_connected 1"] {
+        assert!(metrics.lines().any(|sample| sample == line), "/metrics lacks `{line}`:\n{metrics}");
+    }
     app.stop().await;
     assert_eq!(stream.len().await, 5, "shutdown publishes nothing twice");
 }
@@ -121,6 +133,10 @@ async fn with_nats_unreachable_clicks_fill_the_buffer_then_are_dropped_and_redir
     })
     .await;
     assert!(!export.stats().connected);
+    let metrics = app.get("/metrics").await.text().await.expect("metrics text");
+    for line in ["blink_export_buffered 10", "blink_export_dropped_total 20", "blink_export_connected 0"] {
+        assert!(metrics.lines().any(|sample| sample == line), "/metrics lacks `{line}`:\n{metrics}");
+    }
     assert_eq!(clicks.stats().dropped, 0, "the click stream never waited for the export");
     tokio::time::timeout(PATIENCE, app.stop()).await.expect("shutdown ends after the flush timeout");
     let stats = export.stats();
