@@ -5,7 +5,7 @@
 # Usage: [PIN=0|1] [ROUNDS=n] bench/analytics.sh [seconds per run, default 10].
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION="${1:-10}" CONNECTIONS=64 LINKS=10000
+DURATION="${1:-10}" CONNECTIONS=64 LINKS="${LINKS:-10000}"
 WORK="$(mktemp -d)"
 source bench/lib.sh
 trap cleanup EXIT

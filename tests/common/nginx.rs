@@ -45,9 +45,20 @@ impl Nginx {
     /// Starts nginx on 127.0.0.1:`port` (see [`free_port`]), sending requests to `upstreams` in turn, and waits
     /// until it accepts connections.
     pub fn start(port: u16, upstreams: &[SocketAddr]) -> Self {
+        Self::start_balancing(port, upstreams, false)
+    }
+
+    /// As [`Nginx::start`], but a request whose instance cannot be reached is passed to the next one, as a
+    /// production load balancer does (`proxy_next_upstream error timeout`).
+    pub fn start_failing_over(port: u16, upstreams: &[SocketAddr]) -> Self {
+        Self::start_balancing(port, upstreams, true)
+    }
+
+    fn start_balancing(port: u16, upstreams: &[SocketAddr], fail_over: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let prefix = dir.path();
-        std::fs::write(prefix.join("nginx.conf"), config(prefix, port, upstreams)).expect("write nginx.conf");
+        std::fs::write(prefix.join("nginx.conf"), config(prefix, port, upstreams, fail_over))
+            .expect("write nginx.conf");
         let child = Command::new(NGINX)
             .arg("-p")
             .arg(prefix)
@@ -95,8 +106,9 @@ impl Drop for Nginx {
 /// A configuration of nginx's own: one process in the foreground (killing it stops nginx whole), every path
 /// under `prefix`, plain round robin, no retry on another instance (a failed instance shows as an error), and
 /// the answering instance in `X-Upstream`.
-fn config(prefix: &Path, port: u16, upstreams: &[SocketAddr]) -> String {
+fn config(prefix: &Path, port: u16, upstreams: &[SocketAddr], fail_over: bool) -> String {
     let prefix = prefix.display();
+    let next_upstream = if fail_over { "error timeout" } else { "off" };
     let servers: String = upstreams.iter().map(|addr| format!("        server {addr};\n")).collect();
     format!(
         "daemon off;
@@ -124,7 +136,7 @@ http {{
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_next_upstream off;
+            proxy_next_upstream {next_upstream};
             add_header X-Upstream $upstream_addr always;
         }}
     }}
