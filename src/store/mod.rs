@@ -115,9 +115,12 @@ fn storable(text: &str) -> bool {
 }
 
 /// Rewrites the schema version with its own value inside a transaction that is rolled back: a real write, so a
-/// read-only connection fails it (BEGIN IMMEDIATE alone does not in WAL mode), and nothing reaches the file.
+/// read-only connection fails it (BEGIN IMMEDIATE alone does not in WAL mode), and nothing reaches the file. The
+/// transaction takes the write lock first (IMMEDIATE), so while another process writes (a running server's click
+/// figures) it waits for the busy timeout instead of failing at once with "database is locked", as a read
+/// turning into a write does.
 async fn write_probe(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
-    let mut transaction = sqlx::Connection::begin(&mut *conn).await?;
+    let mut transaction = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
     let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *transaction).await?;
     // An integer SQLite just gave us; PRAGMA takes no bound parameters.
     let rewrite = format!("PRAGMA user_version = {version}");
