@@ -231,3 +231,17 @@ async fn deleting_a_link_deletes_its_figures() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_offers_the_figures_as_json_and_as_csv() {
+    let db = TestDb::sqlite();
+    let app = spawn(&db, |_| {}).await;
+    let spec: Value = app.get("/api/openapi.json").await.json().await.expect("document");
+    let content = &spec["paths"]["/links/{id}/stats"]["get"]["responses"]["200"]["content"];
+    assert_eq!(
+        content["application/json; charset=utf-8"]["schema"]["$ref"], "#/components/schemas/StatsBody",
+        "{content}"
+    );
+    assert!(content["text/csv"].is_object(), "{content}");
+    app.stop().await;
+}

@@ -49,6 +49,7 @@ const CLOSED_SCHEMAS: &[&str] = &["CreateLinkBody", "UpdateLinkBody", "UpdateUse
 pub fn document() -> serde_json::Value {
     let mut spec: serde_json::Value = serde_json::from_str(&service().spec()).unwrap_or_default();
     declare_security(&mut spec);
+    declare_negotiated_json(&mut spec);
     if let Some(schemas) = spec.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) {
         for (name, schema) in schemas.iter_mut() {
             let Some(schema) = schema.as_object_mut() else { continue };
@@ -59,6 +60,20 @@ pub fn document() -> serde_json::Value {
         }
     }
     spec
+}
+
+/// Operations answering JSON, or another type on request (`Accept`), under one status: poem-openapi keeps only the
+/// last content type of a status, so the JSON one is put back (path, status, schema).
+const NEGOTIATED: &[(&str, &str, &str)] = &[("/links/{id}/stats", "200", "StatsBody")];
+
+fn declare_negotiated_json(spec: &mut serde_json::Value) {
+    for (path, status, schema) in NEGOTIATED {
+        let pointer = format!("/paths/{}/get/responses/{status}/content", path.replace('/', "~1"));
+        if let Some(content) = spec.pointer_mut(&pointer).and_then(|c| c.as_object_mut()) {
+            let json = serde_json::json!({ "schema": { "$ref": format!("#/components/schemas/{schema}") } });
+            content.insert("application/json; charset=utf-8".into(), json);
+        }
+    }
 }
 
 /// Every operation needs a caller (anonymous ones get 401, unless `[api] public_read` lets them read links): an API
