@@ -91,6 +91,13 @@ fn gauge(value: i64) -> Gauge {
     gauge
 }
 
+/// Registers one plain counter per (name, help, value) row.
+fn register_counters(registry: &mut Registry, rows: &[(&str, &str, u64)]) {
+    for (name, help, value) in rows {
+        registry.register(*name, *help, counter(*value));
+    }
+}
+
 fn read(counter: &AtomicU64) -> u64 {
     counter.load(Relaxed)
 }
@@ -115,25 +122,22 @@ fn registry(state: &AppState) -> Registry {
 
     if let Some(invalidations) = &state.invalidations {
         let stats = invalidations.stats();
-        registry.register(
-            "blink_invalidations_sent",
-            "Link changes published to other instances",
-            counter(read(&stats.sent)),
-        );
-        registry.register(
-            "blink_invalidations_send_failures",
-            "Link changes that could not be published (Redis unreachable)",
-            counter(read(&stats.send_failures)),
-        );
-        registry.register(
-            "blink_invalidations_received",
-            "Link changes received from other instances",
-            counter(read(&stats.received)),
-        );
-        registry.register(
-            "blink_invalidation_subscriptions",
-            "Times the invalidation subscription was made (each flushes the in-process cache)",
-            counter(read(&stats.subscriptions)),
+        register_counters(
+            &mut registry,
+            &[
+                ("blink_invalidations_sent", "Link changes published to other instances", read(&stats.sent)),
+                (
+                    "blink_invalidations_send_failures",
+                    "Link changes that could not be published (Redis unreachable)",
+                    read(&stats.send_failures),
+                ),
+                ("blink_invalidations_received", "Link changes received from other instances", read(&stats.received)),
+                (
+                    "blink_invalidation_subscriptions",
+                    "Times the invalidation subscription was made (each flushes the in-process cache)",
+                    read(&stats.subscriptions),
+                ),
+            ],
         );
     }
 
@@ -153,40 +157,38 @@ fn registry(state: &AppState) -> Registry {
 
     if let Some(recorder) = &state.recorder {
         let stats = recorder.stats();
-        registry.register(
-            "blink_analytics_clicks_counted",
-            "Clicks folded into the built-in figures",
-            counter(read(&stats.counted)),
-        );
-        registry.register(
-            "blink_analytics_rows_written",
-            "Rows added to the click figures",
-            counter(read(&stats.rows_written)),
-        );
-        registry.register(
-            "blink_analytics_write_failures",
-            "Writes of click figures that failed (retried)",
-            counter(read(&stats.write_failures)),
-        );
-        registry.register(
-            "blink_analytics_dropped",
-            "Clicks not counted because too many figures waited for the database",
-            counter(read(&stats.dropped)),
+        register_counters(
+            &mut registry,
+            &[
+                ("blink_analytics_clicks_counted", "Clicks folded into the built-in figures", read(&stats.counted)),
+                ("blink_analytics_rows_written", "Rows added to the click figures", read(&stats.rows_written)),
+                (
+                    "blink_analytics_write_failures",
+                    "Writes of click figures that failed (retried)",
+                    read(&stats.write_failures),
+                ),
+                (
+                    "blink_analytics_dropped",
+                    "Clicks not counted because too many figures waited for the database",
+                    read(&stats.dropped),
+                ),
+            ],
         );
     }
 
     if let Some(export) = &state.click_export {
         let stats = export.stats();
-        registry.register(
-            "blink_export_published",
-            "Click events NATS JetStream acknowledged",
-            counter(stats.published),
-        );
-        registry.register("blink_export_retried", "Click event publications retried", counter(stats.retried));
-        registry.register(
-            "blink_export_dropped",
-            "Click events dropped from the export (buffer full, or shutdown timeout)",
-            counter(stats.dropped),
+        register_counters(
+            &mut registry,
+            &[
+                ("blink_export_published", "Click events NATS JetStream acknowledged", stats.published),
+                ("blink_export_retried", "Click event publications retried", stats.retried),
+                (
+                    "blink_export_dropped",
+                    "Click events dropped from the export (buffer full, or shutdown timeout)",
+                    stats.dropped,
+                ),
+            ],
         );
         registry.register(
             "blink_export_buffered",
