@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::{Pool, Store};
+use super::{Placeholders, Pool, Store};
 use crate::analytics::{ClickStore, Counts, Dimension, Horizon, Point, Tally};
 use crate::storage::StorageError;
 
@@ -14,27 +14,11 @@ pub(super) const TABLES: [&str; 4] = ["click_hours", "click_days", "click_tops",
 /// Rows per statement: well under both engines' limits on bound parameters (SQLite 32,766, PostgreSQL 65,535).
 const CHUNK: usize = 1000;
 
-/// `($1, $2, …), (…)` for `rows` rows of `columns` values.
-fn values(rows: usize, columns: usize) -> String {
-    let mut sql = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..columns {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 /// Runs the statements adding `tally` on `$tx`, whichever engine it is; the number of rows written.
 macro_rules! add_tally {
     ($tx:ident, $tally:expr) => {{
         let tally: &Tally = $tally;
+        let placeholders = Placeholders::of(&$tx);
         let mut rows = 0_u64;
         // Visitors first: the ones the database had not seen yet are the day's new unique visitors.
         let visitors: Vec<_> = tally.visitors.iter().collect();
@@ -43,7 +27,7 @@ macro_rules! add_tally {
             let sql = format!(
                 "INSERT INTO click_visitors (link_id, day, visitor) VALUES {} ON CONFLICT DO NOTHING \
                  RETURNING link_id, day",
-                values(chunk.len(), 3)
+                placeholders.rows(chunk.len(), 3)
             );
             let mut query = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
             for (link, day, visitor) in chunk {
@@ -60,7 +44,7 @@ macro_rules! add_tally {
                 "INSERT INTO click_hours (link_id, hour, clicks, previews, bots) VALUES {} \
                  ON CONFLICT (link_id, hour) DO UPDATE SET clicks = click_hours.clicks + excluded.clicks, \
                  previews = click_hours.previews + excluded.previews, bots = click_hours.bots + excluded.bots",
-                values(chunk.len(), 5)
+                placeholders.rows(chunk.len(), 5)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for ((link, hour), counts) in chunk {
@@ -75,7 +59,7 @@ macro_rules! add_tally {
                  ON CONFLICT (link_id, day) DO UPDATE SET clicks = click_days.clicks + excluded.clicks, \
                  previews = click_days.previews + excluded.previews, bots = click_days.bots + excluded.bots, \
                  visitors = click_days.visitors + excluded.visitors",
-                values(chunk.len(), 6)
+                placeholders.rows(chunk.len(), 6)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for ((link, day), counts) in chunk {
@@ -95,7 +79,7 @@ macro_rules! add_tally {
             let sql = format!(
                 "INSERT INTO click_tops (link_id, day, dimension, value, clicks) VALUES {} \
                  ON CONFLICT (link_id, day, dimension, value) DO UPDATE SET clicks = click_tops.clicks + excluded.clicks",
-                values(chunk.len(), 5)
+                placeholders.rows(chunk.len(), 5)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for ((link, day, dimension, value), clicks) in chunk {
@@ -192,15 +176,5 @@ impl ClickStore for Store {
             .into_iter()
             .filter_map(|(dimension, value, total)| Some((Dimension::from_name(&dimension)?, value, total)))
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::values;
-
-    #[test]
-    fn placeholders_number_every_value() {
-        assert_eq!(values(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::{Backend, Pool, Store, storable};
+use super::{Backend, Placeholders, Pool, Store, storable};
 use crate::links::{
     DeclaredRow, DeclaredWrite, ImportOutcome, LinkCursor, LinkPatch, LinkQuery, LinkRow, LinkRows, LinkSort,
     LinkStore, LinkTotal, NewLinkRow, PreparedLink, SortKey,
@@ -87,10 +87,11 @@ macro_rules! import_batch {
         let links: &[PreparedLink] = $links;
         let mut created: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         let mut found: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        let placeholders = Placeholders::of(&$tx);
         for with_id in [true, false] {
             let group: Vec<&PreparedLink> = links.iter().filter(|link| link.id.is_some() == with_id).collect();
             for chunk in group.chunks(IMPORT_ROWS_PER_STATEMENT) {
-                let sql = import_statement(chunk.len(), with_id);
+                let sql = import_statement(placeholders, chunk.len(), with_id);
                 let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
                 for link in chunk {
                     if let Some(id) = link.id.filter(|_| with_id) {
@@ -112,7 +113,8 @@ macro_rules! import_batch {
         let missing: Vec<&str> =
             links.iter().map(|link| link.original_url.as_str()).filter(|url| !created.contains_key(*url)).collect();
         for chunk in missing.chunks(IMPORT_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(urls_statement(chunk.len())));
+            let mut query =
+                sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(urls_statement(placeholders, chunk.len())));
             for url in chunk {
                 query = query.bind(*url);
             }
@@ -392,37 +394,18 @@ async fn reserve_ids(tx: &mut sqlx::PgConnection, max_id: i64) -> Result<(), sql
 
 /// The INSERT of `rows` links (with an `id` column when `with_id`), each row's values bound in column order, that
 /// skips links whose URL, brand slug or id is taken and returns the inserted ones' id and URL.
-fn import_statement(rows: usize, with_id: bool) -> String {
-    let columns = if with_id { 9 } else { 8 };
-    let mut sql = String::from("INSERT INTO links (");
-    if with_id {
-        sql.push_str("id, ");
-    }
-    sql.push_str(
-        "hash, original_url, creator_id, meta, redirect_status, cache_max_age, created_at, updated_at) VALUES ",
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, original_url");
-    sql
+fn import_statement(placeholders: Placeholders, rows: usize, with_id: bool) -> String {
+    let id = if with_id { "id, " } else { "" };
+    format!(
+        "INSERT INTO links ({id}hash, original_url, creator_id, meta, redirect_status, cache_max_age, created_at, \
+         updated_at) VALUES {} ON CONFLICT DO NOTHING RETURNING id, original_url",
+        placeholders.rows(rows, if with_id { 9 } else { 8 })
+    )
 }
 
 /// SELECT the id and URL of links whose URL is one of `count` bound values.
-fn urls_statement(count: usize) -> String {
-    let placeholders = (1..=count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
-    format!("SELECT id, original_url FROM links WHERE original_url IN ({placeholders})")
+fn urls_statement(placeholders: Placeholders, count: usize) -> String {
+    format!("SELECT id, original_url FROM links WHERE original_url IN {}", placeholders.rows(1, count))
 }
 
 /// A value bound to a listing's statement.
