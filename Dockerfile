@@ -11,6 +11,8 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
+# A patched dependency (see Cargo.toml's [patch.crates-io]).
+COPY vendor ./vendor
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --bin blink \
     && rm -rf src target/release/blink target/release/deps/blink-* target/release/deps/libblink-* \
