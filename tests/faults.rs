@@ -1,52 +1,18 @@
-//! Faults under a steady redirect load: a PostgreSQL restart (a server of this test's own, so it can be stopped)
-//! costs no cached redirect, writes answer 503 problem+json while the database is away and succeed after, and
-//! nothing acknowledged is lost: neither the links created nor the clicks counted.
+//! Faults under a steady redirect load (the bounded generator of `common::load`): a PostgreSQL restart (a server of
+//! this test's own, so it can be stopped) costs no cached redirect, writes answer 503 problem+json while the
+//! database is away and succeed after, and nothing acknowledged is lost: neither the links created nor the clicks
+//! counted.
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use blink::auth::Role;
+use common::load::{Load, Outcome};
 use common::private_postgres::PrivatePostgres;
 use common::{TestApp, token_for};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Redirects sent one after another until told to stop, counting what came back.
-struct Load {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Load {
-    fn start(app: &TestApp, slug: &str) -> Self {
-        let (stop, ok, failed) =
-            (Arc::<AtomicBool>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default());
-        let url = format!("{}/{slug}", app.base);
-        let client = app.client.clone();
-        let (stopping, oks, failures) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
-        let task = tokio::spawn(async move {
-            while !stopping.load(Relaxed) {
-                match client.get(&url).timeout(Duration::from_secs(5)).send().await {
-                    Ok(response) if response.status() == StatusCode::MOVED_PERMANENTLY => oks.fetch_add(1, Relaxed),
-                    _ => failures.fetch_add(1, Relaxed),
-                };
-            }
-        });
-        Self { stop, ok, failed, task }
-    }
-
-    /// Stops the load; the redirects that succeeded and those that failed.
-    async fn finish(self) -> (u64, u64) {
-        self.stop.store(true, Relaxed);
-        self.task.await.expect("load task");
-        (self.ok.load(Relaxed), self.failed.load(Relaxed))
-    }
-}
 
 async fn create(app: &TestApp, token: &str, url: &str) -> reqwest::Response {
     app.client
@@ -72,7 +38,7 @@ async fn a_postgres_restart_under_load_costs_no_redirect_and_loses_nothing_ackno
     let slug = first.json::<Value>().await.expect("link")["id"].as_str().expect("id").to_owned();
     assert_eq!(app.get(&format!("/{slug}")).await.status(), StatusCode::MOVED_PERMANENTLY, "now cached");
 
-    let load = Load::start(&app, &slug);
+    let load = Load::start(&app.client, &[format!("{}/{slug}", app.base)]);
     postgres.stop();
     // While the database is away: writes are refused with a problem, and say so.
     let refused = create(&app, &token, "https://example.com/during").await;
@@ -81,6 +47,8 @@ async fn a_postgres_restart_under_load_costs_no_redirect_and_loses_nothing_ackno
     let problem: Value = refused.json().await.expect("problem");
     // The caller's token cannot be checked without the database either: the answer says to try again shortly.
     assert!(problem["detail"].as_str().is_some_and(|d| d.contains("try again")), "{problem}");
+    // The load runs on while the database is away (the blocking stop above held this test's only thread).
+    load.wait_for(200).await;
 
     postgres.run();
     // Writes succeed again once the pool reconnects.
@@ -92,8 +60,8 @@ async fn a_postgres_restart_under_load_costs_no_redirect_and_loses_nothing_ackno
         }
     };
     assert_eq!(after.status(), StatusCode::CREATED, "writes work again after the restart");
-    let (ok, failed) = load.finish().await;
-    assert_eq!(failed, 0, "no cached redirect failed during the outage ({ok} succeeded)");
+    let Outcome { ok, failed, failures } = load.finish().await;
+    assert_eq!(failed, 0, "no cached redirect failed during the outage ({ok} succeeded): {failures:?}");
     assert!(ok > 0);
 
     // Nothing acknowledged was lost: the link made before the outage, and every redirect counted.
