@@ -1,18 +1,37 @@
-//! Faults under a steady redirect load (the bounded generator of `common::load`): a PostgreSQL restart (a server of
-//! this test's own, so it can be stopped) costs no cached redirect, writes answer 503 problem+json while the
-//! database is away and succeed after, and nothing acknowledged is lost: neither the links created nor the clicks
-//! counted.
+//! Faults under a steady redirect load (the bounded generator of `common::load`), each with the servers it stops
+//! of its own:
+//! - a PostgreSQL restart costs no cached redirect, writes answer 503 problem+json while the database is away and
+//!   succeed after, and nothing acknowledged is lost: neither the links created nor the clicks counted;
+//! - a Redis stop costs no redirect on either of two instances and no write, and once Redis is back the shared
+//!   tier is used again and a change through one instance reaches the other at once.
 
 mod common;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use blink::auth::Role;
 use common::load::{Load, Outcome};
 use common::private_postgres::PrivatePostgres;
-use common::{TestApp, token_for};
+use common::private_redis::PrivateRedis;
+use common::{TestApp, TestDb, sample, token_for};
 use reqwest::StatusCode;
+use reqwest::header::LOCATION;
 use serde_json::{Value, json};
+
+/// How long a server may take to notice that something it depends on went away or came back (Redis's reconnect
+/// backoff is capped at 5 s); a limit only so that a hang fails.
+const RECOVERY: Duration = Duration::from_secs(30);
+
+/// Polls `condition` until it holds, failing with `what` after [`RECOVERY`].
+async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
+    let deadline = Instant::now() + RECOVERY;
+    let mut interval = tokio::time::interval(Duration::from_millis(20));
+    while !condition().await {
+        assert!(Instant::now() < deadline, "not within {RECOVERY:?}: {what}");
+        interval.tick().await;
+    }
+}
 
 async fn create(app: &TestApp, token: &str, url: &str) -> reqwest::Response {
     app.client
@@ -22,6 +41,32 @@ async fn create(app: &TestApp, token: &str, url: &str) -> reqwest::Response {
         .send()
         .await
         .expect("request sent")
+}
+
+/// Creates a link to `url` through `app`'s API, which must succeed; its slug.
+async fn created(app: &TestApp, token: &str, url: &str) -> String {
+    let response = create(app, token, url).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "POST /api/links on {}", app.base);
+    response.json::<Value>().await.expect("link")["id"].as_str().expect("id").to_owned()
+}
+
+/// Sets the redirect status of link `slug` through `app`'s API, which must succeed.
+async fn set_redirect_status(app: &TestApp, token: &str, slug: &str, status: u16) {
+    let response = app
+        .client
+        .put(format!("{}/api/links/{slug}", app.base))
+        .bearer_auth(token)
+        .json(&json!({ "redirectStatus": status }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK, "PUT /api/links/{slug} on {}", app.base);
+}
+
+/// The value of `name{labels}` in `app`'s `/metrics` (0 when absent).
+async fn metric(app: &TestApp, name: &str, labels: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.expect("metrics text");
+    sample(&text, name, labels).unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -90,4 +135,74 @@ async fn a_postgres_restart_under_load_costs_no_redirect_and_loses_nothing_ackno
     // The load's client sends no user agent (a bot); the request that cached the link was one more.
     assert_eq!(clicks, ok + 1, "every redirect served is counted, also those served while the database was away");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_redis_stop_under_load_costs_no_redirect_nor_write_and_the_tier_and_invalidations_resume() {
+    let Some(mut redis) = PrivateRedis::start() else { return };
+    let Some(db) = TestDb::postgres().await else { return };
+    let mut config = db.config();
+    config.redis.url = Some(redis.url().as_str().into());
+    let (a, b) = (TestApp::spawn(config.clone()).await, TestApp::spawn(config).await);
+    let token = token_for(&a.store, "ops", Role::User, "link:*").await;
+    let steady = created(&a, &token, "https://example.com/steady").await;
+    let changing = created(&a, &token, "https://example.com/changing").await;
+    for app in [&a, &b] {
+        let subscribed = || async { metric(app, "blink_invalidation_subscriptions_total", "").await >= 1.0 };
+        eventually("both instances subscribe to invalidations", subscribed).await;
+        for slug in [&steady, &changing] {
+            assert_eq!(app.get(&format!("/{slug}")).await.status(), StatusCode::MOVED_PERMANENTLY, "now cached");
+        }
+    }
+    let load = Load::start(&a.client, &[format!("{}/{steady}", a.base), format!("{}/{steady}", b.base)]);
+    load.wait_for(100).await;
+
+    redis.stop();
+    for app in [&a, &b] {
+        eventually("/readyz says Redis is down", || async { app.get("/readyz").await.status() == 503 }).await;
+    }
+    // Writes succeed through either instance, and the other serves what is new to it from the database.
+    let made = created(&b, &token, "https://example.com/during-the-outage").await;
+    let on_a = a.get(&format!("/{made}")).await;
+    assert_eq!(on_a.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(on_a.headers()[LOCATION], "https://example.com/during-the-outage");
+    set_redirect_status(&a, &token, &changing, 307).await;
+    assert_eq!(a.get(&format!("/{changing}")).await.status(), StatusCode::TEMPORARY_REDIRECT);
+    // The load runs on while Redis is away.
+    load.wait_for(200).await;
+
+    redis.run();
+    for app in [&a, &b] {
+        eventually("Redis is up and invalidations are subscribed again", || async {
+            app.get("/readyz").await.status() == 200
+                && metric(app, "blink_redis_up", "").await == 1.0
+                && metric(app, "blink_invalidation_subscriptions_total", "").await >= 2.0
+        })
+        .await;
+    }
+    load.wait_for(100).await;
+    let Outcome { ok, failed, failures } = load.finish().await;
+    assert_eq!(failed, 0, "no redirect failed before, during or after the outage ({ok} succeeded): {failures:?}");
+
+    // B forgot what it cached before, so it serves the change made while it could not hear of it.
+    assert_eq!(b.get(&format!("/{changing}")).await.status(), StatusCode::TEMPORARY_REDIRECT);
+    // The shared tier is used again: what A loads from the database, B finds in Redis.
+    let shared_hits = metric(&b, "blink_cache_hits_total", r#"tier="redis""#).await;
+    assert_eq!(a.get(&format!("/{made}")).await.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(b.get(&format!("/{made}")).await.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(metric(&b, "blink_cache_hits_total", r#"tier="redis""#).await, shared_hits + 1.0, "B hit Redis");
+    // And invalidations flow again: a change through A reaches B, which had the link cached, at once. Without
+    // them B would serve the old status for `[cache] entry_ttl` (10 minutes); a second is room for a busy
+    // machine, not the latency target (tests/instances.rs holds it to 100 ms).
+    set_redirect_status(&a, &token, &changing, 302).await;
+    let written = Instant::now();
+    while b.get(&format!("/{changing}")).await.status() != StatusCode::FOUND {
+        assert!(
+            written.elapsed() < Duration::from_secs(1),
+            "B still served the old status {:?} later",
+            written.elapsed()
+        );
+    }
+    a.stop().await;
+    b.stop().await;
 }
