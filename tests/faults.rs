@@ -3,17 +3,22 @@
 //! - a PostgreSQL restart costs no cached redirect, writes answer 503 problem+json while the database is away and
 //!   succeed after, and nothing acknowledged is lost: neither the links created nor the clicks counted;
 //! - a Redis stop costs no redirect on either of two instances and no write, and once Redis is back the shared
-//!   tier is used again and a change through one instance reaches the other at once.
+//!   tier is used again and a change through one instance reaches the other at once;
+//! - `kill -9` of one of two `blink` processes behind nginx costs no redirect: the other answers every one.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use blink::auth::Role;
 use common::load::{Load, Outcome};
+use common::nginx::{Nginx, free_port};
 use common::private_postgres::PrivatePostgres;
 use common::private_redis::PrivateRedis;
+use common::process::{Running, blink};
 use common::{TestApp, TestDb, sample, token_for};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
@@ -205,4 +210,49 @@ async fn a_redis_stop_under_load_costs_no_redirect_nor_write_and_the_tier_and_in
     }
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn a_kill_9_of_one_of_two_processes_under_load_costs_no_redirect() {
+    if !Nginx::available() {
+        return;
+    }
+    let Some(redis) = PrivateRedis::start() else { return };
+    let Some(db) = TestDb::postgres().await else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = BTreeMap::from([
+        ("DATABASE_URL", db.url.clone()),
+        ("REDIS_URL", redis.url()),
+        ("BLINK_LINKS__SCRAPE", "false".to_owned()),
+    ]);
+    let made = blink(dir.path(), &env, &["links", "create", "https://example.com/survivor", "--slug", "survivor"])
+        .output()
+        .expect("run blink links create");
+    assert!(made.status.success(), "{made:?}");
+    // Two `blink serve` processes (killed when dropped, also when the test fails), and nginx passing a request
+    // whose instance cannot be reached to the other, as a production load balancer does.
+    let mut a = Running::start(dir.path(), &env);
+    let b = Running::start(dir.path(), &env);
+    let (a_addr, b_addr) = (format!("127.0.0.1:{}", a.port), format!("127.0.0.1:{}", b.port));
+    let port = free_port();
+    let nginx = Nginx::start_failing_over(port, &[a_addr.parse().expect("addr"), b_addr.parse().expect("addr")]);
+    let load = Load::start(&common::client(), &vec![format!("{}/survivor", nginx.base); 4]);
+    let started = Instant::now();
+    load.wait_for(200).await;
+    assert_eq!(load.answered_by_since(started), BTreeSet::from([a_addr.clone(), b_addr.clone()]), "both served");
+
+    // SIGKILL: no graceful shutdown, the requests A was answering cut off.
+    a.child.kill().expect("kill -9");
+    assert_eq!(a.wait().signal(), Some(9));
+    let killed = Instant::now();
+    load.wait_for(400).await;
+    // nginx names every instance it tried ("A, B" when it failed over); the last one answered.
+    let answered: BTreeSet<String> = load
+        .answered_by_since(killed)
+        .iter()
+        .map(|tried| tried.rsplit(", ").next().expect("an address").to_owned())
+        .collect();
+    let Outcome { ok, failed, failures } = load.finish().await;
+    assert_eq!(failed, 0, "no redirect failed, also none A was answering when killed ({ok} succeeded): {failures:?}");
+    assert_eq!(answered, BTreeSet::from([b_addr]), "after the kill B answered every redirect");
 }

@@ -168,13 +168,6 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.base)).send().await.expect("request sent")
     }
 
-    /// Ends the server at once, as `kill -9` would: no graceful shutdown, open connections cut.
-    pub fn kill(mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
