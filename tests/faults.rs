@@ -4,7 +4,9 @@
 //!   succeed after, and nothing acknowledged is lost: neither the links created nor the clicks counted;
 //! - a Redis stop costs no redirect on either of two instances and no write, and once Redis is back the shared
 //!   tier is used again and a change through one instance reaches the other at once;
-//! - `kill -9` of one of two `blink` processes behind nginx costs no redirect: the other answers every one.
+//! - `kill -9` of one of two `blink` processes behind nginx costs no redirect: the other answers every one;
+//! - a NATS stop fills the click export's buffer up to its bound, then costs dropped events, counted in
+//!   `/metrics`, and never a redirect or a counted click.
 
 mod common;
 
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use blink::auth::Role;
 use common::load::{Load, Outcome};
+use common::nats::{PrivateNats, TestStream};
 use common::nginx::{Nginx, free_port};
 use common::private_postgres::PrivatePostgres;
 use common::private_redis::PrivateRedis;
@@ -255,4 +258,67 @@ async fn a_kill_9_of_one_of_two_processes_under_load_costs_no_redirect() {
     let Outcome { ok, failed, failures } = load.finish().await;
     assert_eq!(failed, 0, "no redirect failed, also none A was answering when killed ({ok} succeeded): {failures:?}");
     assert_eq!(answered, BTreeSet::from([b_addr]), "after the kill B answered every redirect");
+}
+
+#[tokio::test]
+async fn a_nats_stop_under_load_fills_the_export_buffer_then_counts_drops_and_no_redirect_waits() {
+    const BUFFER: u16 = 50;
+    let Some(mut nats) = PrivateNats::start() else { return };
+    let client = async_nats::connect(nats.url()).await.expect("connected to the private NATS");
+    let stream = TestStream::on(nats.url(), client);
+    let db = TestDb::sqlite();
+    let mut config = db.config();
+    config.analytics.export = blink::config::ExportConfig { buffer: usize::from(BUFFER), ..stream.export_config() };
+    let app = TestApp::spawn(config).await;
+    let export = app.state.click_export.clone().expect("the export is configured");
+    let token = token_for(&app.store, "ops", Role::User, "link:*").await;
+    let slug = created(&app, &token, "https://example.com/exported").await;
+    let load = Load::start(&app.client, &[format!("{}/{slug}", app.base)]);
+    eventually("clicks reach the stream", || async { stream.len().await >= 10 }).await;
+
+    nats.stop();
+    eventually("/metrics shows the export's buffer full and events dropped", || async {
+        let text = app.get("/metrics").await.text().await.expect("metrics text");
+        let value = |name| sample(&text, name, "").unwrap_or(0.0);
+        value("blink_export_connected") == 0.0
+            && value("blink_export_buffered") == f64::from(BUFFER)
+            && value("blink_export_dropped_total") > 0.0
+    })
+    .await;
+    // Nothing waits for NATS: redirects go on, and each one's click is dropped, never more buffered.
+    let (published, dropped) =
+        (metric(&app, "blink_export_published_total", "").await, metric(&app, "blink_export_dropped_total", "").await);
+    load.wait_for(200).await;
+    eventually("the clicks of 200 more redirects are counted as dropped", || async {
+        metric(&app, "blink_export_dropped_total", "").await >= dropped + 200.0
+    })
+    .await;
+    assert_eq!(metric(&app, "blink_export_buffered", "").await, f64::from(BUFFER));
+    assert_eq!(metric(&app, "blink_clicks_dropped_total", "").await, 0.0, "the click stream never waited");
+
+    nats.run();
+    eventually("the buffered events are published once NATS is back", || async {
+        let text = app.get("/metrics").await.text().await.expect("metrics text");
+        let value = |name| sample(&text, name, "").unwrap_or(0.0);
+        value("blink_export_connected") == 1.0 && value("blink_export_published_total") >= published + f64::from(BUFFER)
+    })
+    .await;
+    let Outcome { ok, failed, failures } = load.finish().await;
+    assert_eq!(failed, 0, "no redirect failed or timed out ({ok} succeeded): {failures:?}");
+
+    // The built-in figures count every redirect, those whose export was dropped too.
+    let stats_url = format!("{}/api/links/{slug}/stats", app.base);
+    eventually("every redirect is counted in the link's figures", || async {
+        let stats = app.client.get(&stats_url).bearer_auth(&token).send().await.expect("sent");
+        let stats: Value = stats.json().await.expect("figures");
+        stats["totals"]["bots"].as_u64() == Some(ok)
+    })
+    .await;
+    // Stopping the server publishes what is still buffered. Then every click was either stored in the stream
+    // once or counted as dropped: none vanished unaccounted.
+    app.stop().await;
+    let stats = export.stats();
+    assert_eq!(stats.buffered, 0);
+    assert_eq!(stream.len().await, stats.published - stats.duplicates, "no event stored twice");
+    assert_eq!(stats.published - stats.duplicates + stats.dropped, ok, "{stats:?}");
 }
