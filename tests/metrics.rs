@@ -6,24 +6,11 @@ use std::time::Duration;
 
 use blink::auth::Caller;
 use blink::links::NewLink;
-use common::{TestApp, TestDb};
+use common::{TestApp, TestDb, sample};
 
 async fn shorten(app: &TestApp, url: &str) -> String {
     let request = NewLink { url: url.into(), ..NewLink::default() };
     app.state.links.create(&Caller::operator(), request).await.expect("link created").0.slug
-}
-
-/// The value of the sample `name{labels}` (labels as written, e.g. `tier="local"`), or `None`.
-fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
-    text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
-        let (key, value) = line.rsplit_once(' ')?;
-        let matches = if labels.is_empty() {
-            key == name
-        } else {
-            key.starts_with(&format!("{name}{{")) && labels.split(',').all(|label| key.contains(label))
-        };
-        matches.then(|| value.parse().ok()).flatten()
-    })
 }
 
 async fn scrape(app: &TestApp) -> String {

@@ -1,6 +1,7 @@
 //! Shared test helpers: fresh databases, in-process servers on port 0, and the real binary.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod load;
 pub mod nats;
 pub mod nginx;
 pub mod oidc;
@@ -167,13 +168,6 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.base)).send().await.expect("request sent")
     }
 
-    /// Ends the server at once, as `kill -9` would: no graceful shutdown, open connections cut.
-    pub fn kill(mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -183,6 +177,20 @@ impl TestApp {
             task.await.expect("server task").expect("server ran");
         }
     }
+}
+
+/// The value of the sample `name{labels}` in the `/metrics` text `text` (labels as written, e.g. `tier="local"`),
+/// or `None`.
+pub fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+    text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
+        let (key, value) = line.rsplit_once(' ')?;
+        let matches = if labels.is_empty() {
+            key == name
+        } else {
+            key.starts_with(&format!("{name}{{")) && labels.split(',').all(|label| key.contains(label))
+        };
+        matches.then(|| value.parse().ok()).flatten()
+    })
 }
 
 /// A fresh API token with `scopes` for user `id`, who is created (with `role`) if new.
