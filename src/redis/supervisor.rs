@@ -13,6 +13,8 @@ use super::Inner;
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// The longest pause between attempts: how late Blink may notice that Redis is back.
 const MAX_RETRY: Duration = Duration::from_secs(5);
+/// How often a connection that nothing uses is checked with a PING.
+const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// Pauses between connection attempts: doubling from [`FIRST_RETRY`] up to [`MAX_RETRY`].
 #[derive(Debug)]
@@ -33,8 +35,8 @@ impl Backoff {
     }
 }
 
-/// Keeps `redis` connected until the last handle to it is gone. `wake` is notified when a call finds the
-/// connection broken and when the handle is dropped.
+/// Keeps `redis` connected until the last handle to it is gone, checking an idle connection every
+/// [`HEARTBEAT`]. `wake` is notified when a call finds the connection broken and when the handle is dropped.
 pub(super) async fn supervise(redis: Weak<Inner>, wake: Arc<Notify>) {
     let mut backoff = Backoff::new();
     loop {
@@ -55,7 +57,16 @@ pub(super) async fn supervise(redis: Weak<Inner>, wake: Arc<Notify>) {
         match pause {
             // The first attempt after a break is immediate: a connection the server or a proxy closed is usually
             // replaced before anyone notices.
-            None => wake.notified().await,
+            None => loop {
+                tokio::select! {
+                    () = wake.notified() => break,
+                    () = tokio::time::sleep(HEARTBEAT) => {
+                        let Some(inner) = redis.upgrade() else { return };
+                        // A failed PING marks the connection broken, which wakes this loop.
+                        inner.heartbeat().await;
+                    }
+                }
+            },
             Some(pause) => {
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
