@@ -168,7 +168,7 @@ fn hook_list(hooks: &[Hook]) -> String {
 }
 
 /// `blink plugin try` lines of the test script: one per hook, each expecting the stub's answer.
-fn try_lines(wasm: &str, hooks: &[Hook]) -> String {
+fn try_lines(wasm: &str, hooks: &[Hook], memory: &str) -> String {
     let mut out = String::new();
     for hook in hooks {
         let (args, expect) = match hook {
@@ -179,27 +179,30 @@ fn try_lines(wasm: &str, hooks: &[Hook]) -> String {
         };
         let _ = writeln!(
             out,
-            "\"$BLINK\" plugin try {wasm} --hook {} {args} --expect {expect} --n 100 --timeout \"$TIMEOUT\"",
+            "\"$BLINK\" plugin try {wasm} --hook {} {args} --expect {expect} --n 100{memory} --timeout \"$TIMEOUT\"",
             hook.interface()
         );
     }
     out
 }
 
-fn test_script(build: &str, wasm: &str, hooks: &[Hook]) -> String {
+/// The test script: `build`, then `blink plugin check` and a `blink plugin try` per hook. `memory` and `timeout`
+/// are the limits the plugin needs (`None`: the server's default memory).
+fn test_script(build: &str, wasm: &str, hooks: &[Hook], memory: Option<&str>, timeout: &str) -> String {
+    let memory = memory.map(|memory| format!(" --memory {memory}")).unwrap_or_default();
     format!(
         r#"#!/usr/bin/env bash
 # Builds the plugin and runs each hook once per stub case under Blink's limits (`blink plugin try` exits non-zero
 # on a trap, a timeout or an unexpected answer). BLINK names the blink binary; TIMEOUT the time limit per call
-# (the server's default is 10ms; a debug build of blink needs more).
+# (a debug build of blink needs more).
 set -euo pipefail
 cd "$(dirname "$0")"
 BLINK="${{BLINK:-blink}}"
-TIMEOUT="${{TIMEOUT:-10ms}}"
+TIMEOUT="${{TIMEOUT:-{timeout}}}"
 {build}
-"$BLINK" plugin check {wasm} --timeout "$TIMEOUT"
+"$BLINK" plugin check {wasm}{memory} --timeout "$TIMEOUT"
 {tries}"#,
-        tries = try_lines(wasm, hooks)
+        tries = try_lines(wasm, hooks, &memory)
     )
 }
 
@@ -311,7 +314,7 @@ it fast. See Blink's `plugins/README.md` for what each hook sees, caching and li
         (".cargo/config.toml".to_owned(), CARGO_CONFIG.to_owned()),
         ("wit/plugin.wit".to_owned(), PLUGIN_WIT.to_owned()),
         ("README.md".to_owned(), readme),
-        ("test.sh".to_owned(), test_script(&build, "\"$WASM\"", hooks)),
+        ("test.sh".to_owned(), test_script(&build, "\"$WASM\"", hooks, None, "10ms")),
         (".gitignore".to_owned(), "/target/\n*.wasm\n".to_owned()),
     ]
 }
@@ -382,14 +385,23 @@ impl exports::blink::plugin::analytics::Guest for Plugin {
 
 fn python_files(name: &str, hooks: &[Hook]) -> Vec<(String, String)> {
     let world = world_of(hooks);
+    let wasm = format!("{}.wasm", name.replace('-', "_"));
     let mut app = format!(
-        r#""""`{name}`: a Blink plugin ({hooks}), for componentize-py."""
+        r#""""`{name}`: a Blink plugin ({hooks}), for componentize-py.
 
+Import at module level: the component has no files when Blink runs it, so an `import` inside a function finds only
+the modules loaded when it was built.
+"""
+
+from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import log
+from wit_world.imports import config, kv, log
 "#,
         hooks = hook_list(hooks)
     );
+    if hooks.contains(&Hook::LinkPolicy) {
+        app.push_str("from wit_world.exports.link_policy import Decision_Allow, Decision_Deny\n");
+    }
     for hook in hooks {
         app.push_str(match hook {
             Hook::SlugRules => PY_SLUG_RULES,
@@ -398,9 +410,7 @@ from wit_world.imports import log
             Hook::Analytics => PY_ANALYTICS,
         });
     }
-    let build =
-        format!("componentize-py -d wit -w {world} componentize app -o {name}.wasm", name = name.replace('-', "_"));
-    let wasm = format!("{}.wasm", name.replace('-', "_"));
+    let build = format!("\"${{COMPONENTIZE_PY:-componentize-py}}\" -d wit -w {world} componentize app -o {wasm}");
     let readme = format!(
         r#"# {name}
 
@@ -408,15 +418,19 @@ A Blink plugin in Python ({hooks}), built with componentize-py. Interface `blink
 world `{world}` of `wit/plugin.wit`.
 
 ```sh
-pip install componentize-py
-componentize-py -d wit -w {world} bindings .      # optional: the typed bindings (wit_world/) for your editor
-{build}
-blink plugin try {wasm} --hook {first} --url https://example.com/
-./test.sh                                            # build, check, try every hook (BLINK=path/to/blink)
+pip install componentize-py=={COMPONENTIZE_PY_VERSION}                       # the version Blink's CI builds with
+componentize-py -d wit -w {world} bindings .   # optional: typed bindings (wit_world/) for an editor
+componentize-py -d wit -w {world} componentize app -o {wasm}
+blink plugin try {wasm} --memory 64MiB --timeout 50ms --hook {first} --url https://example.com/
+./test.sh                                 # build, check, try every hook (BLINK=path/to/blink, COMPONENTIZE_PY=…)
 ```
 
-A Python component holds the interpreter: about 18 MB, and each call costs about a millisecond. Give it room:
-`memory = "64MiB"` and `timeout = "50ms"` in its `[[plugins]]` entry (`blink plugin try ... --memory 64MiB`).
+A Python component holds the interpreter: about 18 MB, 12 MiB of memory at start, and a call costs about 0.8 ms
+(a Rust plugin's: under 10 µs). Give it room in its `[[plugins]]` entry: `memory = "64MiB"`, `timeout = "50ms"`.
+The first load compiles it (about 9 s; then cached in `[plugin_runtime] cache_dir`, and loaded in milliseconds).
+
+Import what you use at module level (see `app.py`): Blink gives the component no files, so a module imported for
+the first time inside a hook is not found.
 "#,
         hooks = hook_list(hooks),
         first = hooks[0].interface(),
@@ -425,25 +439,24 @@ A Python component holds the interpreter: about 18 MB, and each call costs about
         ("app.py".to_owned(), app),
         ("wit/plugin.wit".to_owned(), PLUGIN_WIT.to_owned()),
         ("README.md".to_owned(), readme),
-        (
-            "test.sh".to_owned(),
-            test_script(&build, &wasm, hooks)
-                .replace("plugin try", "plugin try --memory 64MiB")
-                .replace("plugin check", "plugin check --memory 64MiB"),
-        ),
+        ("test.sh".to_owned(), test_script(&build, &wasm, hooks, Some("64MiB"), "50ms")),
         (".gitignore".to_owned(), "*.wasm\nwit_world/\n__pycache__/\n".to_owned()),
     ]
 }
+
+/// The componentize-py release the Python scaffold is built with in CI (`.ci/run` installs it).
+pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
 const PY_SLUG_RULES: &str = r#"
 
 class SlugRules(exports.SlugRules):
     def generate(self, request) -> str | None:
+        """The automatic slug of a new link; None leaves it to the next plugin or Blink's generator."""
         return None
 
     def validate(self, slug: str) -> None:
+        """Accept a slug a user chose, or refuse it with a message shown to them."""
         if slug.startswith("reserved-"):
-            from wit_world.types import Err
             raise Err(f"`{slug}` is reserved")
 "#;
 
@@ -451,11 +464,14 @@ const PY_LINK_POLICY: &str = r#"
 
 class LinkPolicy(exports.LinkPolicy):
     def check(self, url: str, creator: str | None):
-        # `url` is normalized by Blink first: https, lower-case host, no `www.`, no trailing `/`.
-        from wit_world.exports.link_policy import Decision_Allow, Decision_Deny
-        if "evil.example" in url:
-            log.log(log.Level.INFO, "refused a link to evil.example")
-            return Decision_Deny("links to evil.example are not allowed")
+        """Every new or changed link's target, normalized by Blink (https, lower-case host, no `www.`, no
+        trailing `/`): allow, deny with a reason for the user, or rewrite it (Decision_Rewrite)."""
+        # `block = "a.example, b.example"` in [plugins.config]
+        blocked = [d.strip() for d in (config.get("block") or "evil.example").split(",") if d.strip()]
+        for domain in blocked:
+            if domain in url:
+                log.log(log.Level.INFO, f"refused a link to {domain}")
+                return Decision_Deny(f"links to {domain} are not allowed")
         return Decision_Allow()
 "#;
 
@@ -463,8 +479,9 @@ const PY_REDIRECT_RULES: &str = r#"
 
 class RedirectRules(exports.RedirectRules):
     def resolve(self, request, link) -> str | None:
+        """The target of this redirect; None keeps the link's own. On every redirect: keep it fast."""
         if request.user_agent and "iPhone" in request.user_agent:
-            return "https://apps.apple.com/"
+            return config.get("ios") or "https://apps.apple.com/"
         return None
 "#;
 
@@ -472,14 +489,26 @@ const PY_ANALYTICS: &str = r#"
 
 class Analytics(exports.Analytics):
     def on_clicks(self, events) -> None:
-        from wit_world.imports import kv
-        kv.incr_many([(f"clicks:{e.slug}", 1) for e in events], None)
+        """A batch of clicks, off the redirect path."""
+        try:
+            kv.incr_many([(f"clicks:{e.slug}", 1) for e in events], None)
+        except Err as error:
+            log.log(log.Level.WARN, f"cannot count clicks: {error.value}")
 "#;
 
 fn js_files(name: &str, hooks: &[Hook]) -> Vec<(String, String)> {
     let world = world_of(hooks);
     let wasm = format!("{}.wasm", name.replace('-', "_"));
-    let mut app = format!("// `{name}`: a Blink plugin ({}), for componentize-js (jco).\n", hook_list(hooks));
+    let mut app = format!(
+        r#"// `{name}`: a Blink plugin ({hooks}), for componentize-js. Each exported interface is an object named
+// after it (`linkPolicy`); the host's interfaces are modules (`blink:plugin/kv@{INTERFACE_VERSION}`).
+
+import {{ get as configGet }} from "blink:plugin/config@{INTERFACE_VERSION}";
+import {{ incrMany }} from "blink:plugin/kv@{INTERFACE_VERSION}";
+import {{ log }} from "blink:plugin/log@{INTERFACE_VERSION}";
+"#,
+        hooks = hook_list(hooks)
+    );
     for hook in hooks {
         app.push_str(match hook {
             Hook::SlugRules => JS_SLUG_RULES,
@@ -488,71 +517,113 @@ fn js_files(name: &str, hooks: &[Hook]) -> Vec<(String, String)> {
             Hook::Analytics => JS_ANALYTICS,
         });
     }
-    let build = format!("npx jco componentize app.js --wit wit --world-name {world} --disable all --out {wasm}");
+    // `http` and `fetch-event` would import wasi:http, which Blink does not provide; stdio (stderr reaches the
+    // log), random and clocks are WASI p2, which it does.
+    let args = format!("app.js --wit wit --world-name {world} --disable http fetch-event -o {wasm}");
     let package = format!(
         r#"{{
   "name": "{name}",
   "private": true,
   "type": "module",
-  "scripts": {{ "build": "{build}" }},
-  "devDependencies": {{ "@bytecodealliance/jco": "^1", "@bytecodealliance/componentize-js": "^0.18" }}
+  "scripts": {{ "build": "componentize-js {args}" }},
+  "devDependencies": {{ "@bytecodealliance/componentize-js": "{COMPONENTIZE_JS_VERSION}" }}
 }}
 "#
     );
     let readme = format!(
         r#"# {name}
 
-A Blink plugin in JavaScript ({hooks}), built with componentize-js through jco. Interface
-`blink:plugin@{INTERFACE_VERSION}`, world `{world}` of `wit/plugin.wit`.
+A Blink plugin in JavaScript ({hooks}), built with componentize-js (SpiderMonkey through StarlingMonkey).
+Interface `blink:plugin@{INTERFACE_VERSION}`, world `{world}` of `wit/plugin.wit`.
 
 ```sh
-npm install
-npm run build                                         # → {wasm}
-blink plugin try {wasm} --memory 64MiB --hook {first} --url https://example.com/
+npm install                                # componentize-js {COMPONENTIZE_JS_VERSION}, the version Blink's CI builds with
+npm run build                              # → {wasm}
+blink plugin try {wasm} --memory 64MiB --timeout 50ms --hook {first} --url https://example.com/
+./test.sh                                  # build, check, try every hook (BLINK=path/to/blink, COMPONENTIZE_JS=…)
 ```
 
-A JavaScript component holds the engine (StarlingMonkey): give it `memory = "64MiB"` and `timeout = "50ms"`.
+A JavaScript component holds the engine: about 12 MB, 9 MiB of memory at start, and a call costs about 0.5 ms
+(a Rust plugin's: under 10 µs). Give it room in its `[[plugins]]` entry: `memory = "64MiB"`, `timeout = "50ms"`.
+The first load compiles it (about 10 s; then cached in `[plugin_runtime] cache_dir`, and loaded in milliseconds).
+
+Build with `componentize-js` itself: `jco componentize` (jco 1.35) fails to read the WIT ("failed to get path
+metadata") because its WASI shim no longer gives its own tools a filesystem.
 "#,
         hooks = hook_list(hooks),
         first = hooks[0].interface(),
+    );
+    let build = format!(
+        r#"if [ -z "${{COMPONENTIZE_JS:-}}" ]; then
+  [ -d node_modules ] || npm install --no-audit --no-fund
+  COMPONENTIZE_JS=node_modules/.bin/componentize-js
+fi
+"$COMPONENTIZE_JS" {args}"#
     );
     vec![
         ("app.js".to_owned(), app),
         ("package.json".to_owned(), package),
         ("wit/plugin.wit".to_owned(), PLUGIN_WIT.to_owned()),
         ("README.md".to_owned(), readme),
+        ("test.sh".to_owned(), test_script(&build, &wasm, hooks, Some("64MiB"), "50ms")),
         (".gitignore".to_owned(), "*.wasm\nnode_modules/\n".to_owned()),
     ]
 }
 
+/// The componentize-js release the JavaScript scaffold pins (`.ci/run` installs the same).
+pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
+
 const JS_SLUG_RULES: &str = r#"
 export const slugRules = {
-  generate(request) { return undefined; },
-  validate(slug) { if (slug.startsWith("reserved-")) { throw `\`${slug}\` is reserved`; } },
+  // The automatic slug of a new link; `undefined` leaves it to the next plugin or Blink's generator.
+  generate(request) {
+    return undefined;
+  },
+  // Accept a slug a user chose, or refuse it by throwing the message shown to them.
+  validate(slug) {
+    if (slug.startsWith("reserved-")) {
+      throw `\`${slug}\` is reserved`;
+    }
+  },
 };
 "#;
 
 const JS_LINK_POLICY: &str = r#"
 export const linkPolicy = {
+  // Every new or changed link's target, normalized by Blink (https, lower-case host, no `www.`, no trailing `/`):
+  // { tag: "allow" }, { tag: "deny", val: reason } or { tag: "rewrite", val: url }.
   check(url, creator) {
-    // `url` is normalized by Blink first: https, lower-case host, no `www.`, no trailing `/`.
-    return url.includes("evil.example") ? { tag: "deny", val: "links to evil.example are not allowed" } : { tag: "allow" };
+    // `block = "a.example, b.example"` in [plugins.config]
+    const blocked = (configGet("block") ?? "evil.example").split(",").map((d) => d.trim()).filter(Boolean);
+    const domain = blocked.find((d) => url.includes(d));
+    if (domain !== undefined) {
+      log("info", `refused a link to ${domain}`);
+      return { tag: "deny", val: `links to ${domain} are not allowed` };
+    }
+    return { tag: "allow" };
   },
 };
 "#;
 
 const JS_REDIRECT_RULES: &str = r#"
 export const redirectRules = {
+  // The target of this redirect; `undefined` keeps the link's own. On every redirect: keep it fast.
   resolve(request, link) {
-    return request.userAgent?.includes("iPhone") ? "https://apps.apple.com/" : undefined;
+    return request.userAgent?.includes("iPhone") ? (configGet("ios") ?? "https://apps.apple.com/") : undefined;
   },
 };
 "#;
 
 const JS_ANALYTICS: &str = r#"
-import { incrMany } from "blink:plugin/kv@0.1.0";
 export const analytics = {
-  onClicks(events) { incrMany(events.map((e) => [`clicks:${e.slug}`, 1n]), undefined); },
+  // A batch of clicks, off the redirect path.
+  onClicks(events) {
+    try {
+      incrMany(events.map((e) => [`clicks:${e.slug}`, 1n]), undefined);
+    } catch (error) {
+      log("warn", `cannot count clicks: ${error.payload ?? error}`);
+    }
+  },
 };
 "#;
 
@@ -568,6 +639,13 @@ mod tests {
             let world = world_of(&hooks);
             assert!(PLUGIN_WIT.contains(&format!("world {world} {{")), "{world} is missing");
         }
+    }
+
+    #[test]
+    fn the_scaffolds_name_the_toolchain_versions_ci_installs() {
+        let installer = include_str!("../../plugins/guest-tools.sh");
+        assert!(installer.contains(&format!("\nCOMPONENTIZE_PY_VERSION={COMPONENTIZE_PY_VERSION}\n")));
+        assert!(installer.contains(&format!("\nCOMPONENTIZE_JS_VERSION={COMPONENTIZE_JS_VERSION}\n")));
     }
 
     #[test]
