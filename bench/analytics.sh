@@ -2,7 +2,8 @@
 # Cached redirects with the built-in click analytics on and off, side by side (issue #14): req/s, p50/p99 and the
 # server's CPU time per request, on SQLite with 10,000 links. Every redirect of the "on" server is classified,
 # hashed and counted into the database once a second; the "off" server records no click at all.
-# Usage: [PIN=0|1] [ROUNDS=n] bench/analytics.sh [seconds per run, default 10].
+# USER_AGENT=… makes every visit a person's (top tables and unique visitors are written too).
+# Usage: [PIN=0|1] [ROUNDS=n] [LINKS=n] [USER_AGENT=…] bench/analytics.sh [seconds per run, default 10].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}" CONNECTIONS=64 LINKS="${LINKS:-10000}"

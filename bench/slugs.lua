@@ -4,9 +4,14 @@ for line in io.lines(os.getenv("SLUGS_FILE")) do
   slugs[#slugs + 1] = line
 end
 math.randomseed(42)
+-- USER_AGENT: sent with every request (wrk sends none, which click analytics counts as a bot).
+local headers = {}
+if os.getenv("USER_AGENT") then
+  headers["User-Agent"] = os.getenv("USER_AGENT")
+end
 
 request = function()
-  return wrk.format("GET", "/" .. slugs[math.random(#slugs)])
+  return wrk.format("GET", "/" .. slugs[math.random(#slugs)], headers)
 end
 
 done = function(summary, latency, requests)
