@@ -8,6 +8,7 @@
 //! With a [`SharedTier`] (Redis, when `REDIS_URL` is set) a miss asks the tier every instance shares before the
 //! database, and what the database says is put there for the other instances.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -20,17 +21,17 @@ use crate::config::CacheConfig;
 use crate::links::{Redirect, SlugListener};
 use crate::storage::StorageError;
 
-/// A redirect with its headers already rendered.
+/// A redirect with its headers already rendered. A process may hold 100,000 of these, so nothing is kept twice: the
+/// target is the `Location` header's text, the id is kept only when it differs from the slug (a brand slug), and
+/// entries with the same `max-age` share one `Cache-Control` value.
 #[derive(Debug)]
 pub struct CachedRedirect {
     /// The link's database key, for click figures.
     pub key: i64,
-    /// The link's public id (its automatic slug), for plugins and click events.
-    pub id: Box<str>,
+    /// The link's public id (its automatic slug) when the entry answers a brand slug.
+    brand_id: Option<Box<str>>,
     /// The slug this entry answers, for click events.
     pub slug: Box<str>,
-    /// The target, for plugins that choose another one.
-    pub target: Box<str>,
     /// The redirect status.
     pub status: StatusCode,
     /// The `Location` header.
@@ -45,15 +46,44 @@ impl CachedRedirect {
     pub fn render(slug: &str, redirect: &Redirect) -> Option<Self> {
         Some(Self {
             key: redirect.key,
-            id: redirect.id.as_str().into(),
+            brand_id: (redirect.id != slug).then(|| redirect.id.as_str().into()),
             slug: slug.into(),
-            target: redirect.target.as_str().into(),
             status: StatusCode::from_u16(redirect.status).ok()?,
             location: HeaderValue::from_str(&redirect.target).ok()?,
-            cache_control: HeaderValue::from_str(&format!("public, max-age={}", redirect.max_age)).ok()?,
+            cache_control: public_max_age(redirect.max_age)?,
         })
     }
+
+    /// The link's public id (its automatic slug).
+    pub fn id(&self) -> &str {
+        self.brand_id.as_deref().unwrap_or(&self.slug)
+    }
+
+    /// The target, for plugins that choose another one.
+    pub fn target(&self) -> &str {
+        // Made from a `&str` in `render`, so always UTF-8.
+        std::str::from_utf8(self.location.as_bytes()).unwrap_or_default()
+    }
 }
+
+/// `public, max-age=N`, one shared value per `N` (cloning a `HeaderValue` shares its bytes); links choose from few
+/// lifetimes, and past [`SHARED_MAX_AGES`] distinct ones each entry renders its own.
+fn public_max_age(max_age: u64) -> Option<HeaderValue> {
+    static SHARED: std::sync::LazyLock<std::sync::Mutex<HashMap<u64, HeaderValue>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut shared = SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(value) = shared.get(&max_age) {
+        return Some(value.clone());
+    }
+    let value = HeaderValue::from_str(&format!("public, max-age={max_age}")).ok()?;
+    if shared.len() < SHARED_MAX_AGES {
+        shared.insert(max_age, value.clone());
+    }
+    Some(value)
+}
+
+/// Distinct `max-age` values whose `Cache-Control` header entries share.
+const SHARED_MAX_AGES: usize = 256;
 
 /// What a lookup finds: the redirect, or `None` for a slug that does not exist.
 pub type Entry = Option<Arc<CachedRedirect>>;
@@ -256,6 +286,18 @@ mod tests {
 
     fn redirect(target: &str) -> Redirect {
         Redirect { key: 1, id: "abcd".into(), target: target.into(), status: 301, max_age: 60 }
+    }
+
+    #[test]
+    fn an_entry_answers_its_id_and_target_and_shares_its_cache_control() {
+        let automatic = CachedRedirect::render("abcd", &redirect("https://example.com/a")).expect("entry");
+        let brand = CachedRedirect::render("launch", &redirect("https://example.com/b")).expect("entry");
+
+        assert_eq!((automatic.id(), automatic.target()), ("abcd", "https://example.com/a"));
+        assert_eq!((brand.id(), brand.slug.as_ref(), brand.target()), ("abcd", "launch", "https://example.com/b"));
+        assert_eq!(brand.cache_control, "public, max-age=60");
+        // One value for both: the same bytes, not a copy per entry.
+        assert_eq!(automatic.cache_control.as_bytes().as_ptr(), brand.cache_control.as_bytes().as_ptr());
     }
 
     #[tokio::test]

@@ -84,7 +84,7 @@ impl ClickedLink for CachedRedirect {
     }
 
     fn id(&self) -> &str {
-        &self.id
+        CachedRedirect::id(self)
     }
 
     fn slug(&self) -> &str {
@@ -108,7 +108,7 @@ async fn with_redirect_rules(
         query: req.uri().query().map(str::to_owned),
         referrer: owned(REFERER),
     };
-    let link = plugins::Link { id: found.id.to_string(), slug: slug.to_owned(), target: found.target.to_string() };
+    let link = plugins::Link { id: found.id().to_owned(), slug: slug.to_owned(), target: found.target().to_owned() };
     match plugins.resolve_redirect(&request, &link).await {
         Ok(choice) => {
             let chosen = choice.target.and_then(|target| HeaderValue::from_str(&target).ok());
