@@ -12,6 +12,8 @@ use crate::storage::StorageError;
 pub(super) const TABLES: [&str; 4] = ["click_hours", "click_days", "click_tops", "click_visitors"];
 
 /// Rows per statement: well under both engines' limits on bound parameters (SQLite 32,766, PostgreSQL 65,535).
+/// Only statements of this many rows stay prepared on a connection: one per remainder size would pile up in every
+/// connection's statement cache, each a large compiled program.
 const CHUNK: usize = 1000;
 
 /// Runs the statements adding `tally` on `$tx`, whichever engine it is; the number of rows written.
@@ -29,7 +31,7 @@ macro_rules! add_tally {
                  RETURNING link_id, day",
                 placeholders.rows(chunk.len(), 3)
             );
-            let mut query = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == CHUNK);
             for (link, day, visitor) in chunk {
                 query = query.bind(link).bind(day).bind(visitor);
             }
@@ -46,7 +48,7 @@ macro_rules! add_tally {
                  previews = click_hours.previews + excluded.previews, bots = click_hours.bots + excluded.bots",
                 placeholders.rows(chunk.len(), 5)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == CHUNK);
             for ((link, hour), counts) in chunk {
                 query = query.bind(link).bind(hour).bind(counts.clicks).bind(counts.previews).bind(counts.bots);
             }
@@ -61,7 +63,7 @@ macro_rules! add_tally {
                  visitors = click_days.visitors + excluded.visitors",
                 placeholders.rows(chunk.len(), 6)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == CHUNK);
             for ((link, day), counts) in chunk {
                 let visitors = new_visitors.get(&(*link, *day)).copied().unwrap_or(0);
                 query = query
@@ -81,7 +83,7 @@ macro_rules! add_tally {
                  ON CONFLICT (link_id, day, dimension, value) DO UPDATE SET clicks = click_tops.clicks + excluded.clicks",
                 placeholders.rows(chunk.len(), 5)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == CHUNK);
             for ((link, day, dimension, value), clicks) in chunk {
                 query = query.bind(link).bind(day).bind(dimension.name()).bind(value.as_ref()).bind(clicks);
             }

@@ -92,7 +92,8 @@ macro_rules! import_batch {
             let group: Vec<&PreparedLink> = links.iter().filter(|link| link.id.is_some() == with_id).collect();
             for chunk in group.chunks(IMPORT_ROWS_PER_STATEMENT) {
                 let sql = import_statement(placeholders, chunk.len(), with_id);
-                let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+                let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql))
+                    .persistent(chunk.len() == IMPORT_ROWS_PER_STATEMENT);
                 for link in chunk {
                     if let Some(id) = link.id.filter(|_| with_id) {
                         query = query.bind(id);
@@ -114,7 +115,8 @@ macro_rules! import_batch {
             links.iter().map(|link| link.original_url.as_str()).filter(|url| !created.contains_key(*url)).collect();
         for chunk in missing.chunks(IMPORT_ROWS_PER_STATEMENT) {
             let mut query =
-                sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(urls_statement(placeholders, chunk.len())));
+                sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(urls_statement(placeholders, chunk.len())))
+                    .persistent(chunk.len() == IMPORT_ROWS_PER_STATEMENT);
             for url in chunk {
                 query = query.bind(*url);
             }
@@ -377,7 +379,8 @@ struct DeclaredDbRow {
     declared: String,
 }
 
-/// Rows per INSERT statement of an import: well under SQLite's 32,766 and PostgreSQL's 65,535 bound values.
+/// Rows per INSERT statement of an import: well under SQLite's 32,766 and PostgreSQL's 65,535 bound values. Only
+/// statements of this size stay prepared (see `clicks::CHUNK`).
 const IMPORT_ROWS_PER_STATEMENT: usize = 500;
 
 /// Moves PostgreSQL's id sequence past `max_id` (explicit ids are being inserted), never backwards.

@@ -1,6 +1,7 @@
 //! The NATS server with JetStream the click-export tests publish to (`BLINK_TEST_NATS_URL`), and a stream of
 //! their own for each test.
 
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -118,10 +119,15 @@ impl PrivateNats {
             eprintln!("SKIPPED: {NATS_SERVER} is not installed (apt-get install -y nats-server)");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let mut nats = Self { port, dir: tempfile::tempdir().expect("temp dir"), child: None };
-        nats.run();
-        Some(nats)
+        // A free port may be taken by another test's server before nats-server binds it: then try another.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let mut nats = Self { port, dir: tempfile::tempdir().expect("temp dir"), child: None };
+            if nats.launch() {
+                return Some(nats);
+            }
+        }
+        panic!("nats-server exited at start on five free ports in a row");
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -129,8 +135,13 @@ impl PrivateNats {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Starts it (again) on its port and store, and waits until it accepts connections.
+    /// Starts it again on its port and store, and waits until it greets.
     pub fn run(&mut self) {
+        assert!(self.launch(), "nats-server exited at start on port {}", self.port);
+    }
+
+    /// Starts it on its port and store and waits until it greets; `false` when it exited first (port taken).
+    fn launch(&mut self) -> bool {
         let child = Command::new(NATS_SERVER)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
             .arg(self.dir.path())
@@ -139,12 +150,17 @@ impl PrivateNats {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nats-server");
-        self.child = Some(child);
+        let child = self.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !greets(self.port) {
+            if child.try_wait().ok().flatten().is_some() {
+                self.child = None;
+                return false;
+            }
             assert!(Instant::now() < deadline, "nats-server on port {} did not come up", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 
     /// Kills it; its port and store stay for [`PrivateNats::run`].
@@ -160,4 +176,13 @@ impl Drop for PrivateNats {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether a NATS server, and not another test's server that took the port, answers on `port`: NATS greets every
+/// connection with `INFO {…}`.
+fn greets(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut greeting = [0_u8; 4];
+    stream.read_exact(&mut greeting).is_ok() && &greeting == b"INFO"
 }
