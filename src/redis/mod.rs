@@ -219,21 +219,6 @@ impl Inner {
         tokio::time::timeout(CONNECT_TIMEOUT, attempt).await.unwrap_or_else(|_| Err(timed_out(CONNECT_TIMEOUT)))
     }
 
-    /// PINGs the current connection, so an instance that has nothing to ask Redis (every redirect answered from
-    /// its own cache) still notices an outage: for `/metrics`, `/readyz` and the log, and to reconnect sooner.
-    async fn heartbeat(&self) {
-        let (mut connection, generation) = match &**self.link.load() {
-            Link::Up { connection, generation } => (connection.clone(), *generation),
-            Link::Connecting | Link::Down => return,
-        };
-        let ping = ::redis::cmd("PING");
-        match tokio::time::timeout(CONNECT_TIMEOUT, connection.send_packed_command(&ping)).await {
-            Ok(Err(error)) if is_outage(&error) => self.connection_failed(generation, &error),
-            Err(_) => self.connection_failed(generation, &timed_out(CONNECT_TIMEOUT)),
-            Ok(_) => {}
-        }
-    }
-
     fn connected(&self, connection: MultiplexedConnection) {
         let change = {
             let mut health = self.lock_health();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::Inner;
+use super::{CONNECT_TIMEOUT, Inner, Redis};
 
 /// The pause after the first failed attempt of an outage.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -62,8 +62,10 @@ pub(super) async fn supervise(redis: Weak<Inner>, wake: Arc<Notify>) {
                     () = wake.notified() => break,
                     () = tokio::time::sleep(HEARTBEAT) => {
                         let Some(inner) = redis.upgrade() else { return };
-                        // A failed PING marks the connection broken, which wakes this loop.
-                        inner.heartbeat().await;
+                        // A PING like `/readyz`'s: when it fails or times out, the call marks the connection
+                        // broken, which wakes this loop. An instance with nothing else to ask Redis (every
+                        // redirect from its own cache) so still notices an outage.
+                        let _ = Redis { inner }.ping(CONNECT_TIMEOUT).await;
                     }
                 }
             },
