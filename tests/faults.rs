@@ -73,8 +73,7 @@ async fn set_redirect_status(app: &TestApp, token: &str, slug: &str, status: u16
 
 /// The value of `name{labels}` in `app`'s `/metrics` (0 when absent).
 async fn metric(app: &TestApp, name: &str, labels: &str) -> f64 {
-    let text = app.get("/metrics").await.text().await.expect("metrics text");
-    sample(&text, name, labels).unwrap_or(0.0)
+    app.metric(name, labels).await.unwrap_or(0.0)
 }
 
 #[tokio::test]

@@ -224,12 +224,6 @@ async fn every_key_blink_writes_carries_the_configured_prefix() {
     assert!(unprefixed.is_empty(), "keys without the prefix: {unprefixed:?}");
 }
 
-/// `blink_redis_up` as `/metrics` shows it (reading it asks Redis nothing).
-async fn redis_up(app: &TestApp) -> Option<f64> {
-    let text = app.get("/metrics").await.text().await.expect("metrics text");
-    common::sample(&text, "blink_redis_up", "")
-}
-
 #[tokio::test]
 async fn an_instance_that_asks_redis_nothing_still_notices_it_stopping_and_coming_back() {
     let Some(mut redis) = PrivateRedis::start() else { return };
@@ -239,9 +233,11 @@ async fn an_instance_that_asks_redis_nothing_still_notices_it_stopping_and_comin
     let server = &app;
 
     redis.stop();
-    // Only /metrics is asked from here on: nothing else would make Blink call Redis.
-    eventually("blink_redis_up drops to 0", || async move { redis_up(server).await == Some(0.0) }).await;
+    // Only /metrics is asked from here on (reading it asks Redis nothing): nothing else would make Blink call it.
+    eventually("blink_redis_up drops to 0", || async move { server.metric("blink_redis_up", "").await == Some(0.0) })
+        .await;
     redis.run();
-    eventually("blink_redis_up is 1 again", || async move { redis_up(server).await == Some(1.0) }).await;
+    eventually("blink_redis_up is 1 again", || async move { server.metric("blink_redis_up", "").await == Some(1.0) })
+        .await;
     app.stop().await;
 }

@@ -168,6 +168,12 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.base)).send().await.expect("request sent")
     }
 
+    /// The value of `name{labels}` in this server's `/metrics` (see [`sample`]), or `None` when it has none.
+    pub async fn metric(&self, name: &str, labels: &str) -> Option<f64> {
+        let text = self.get("/metrics").await.text().await.expect("metrics text");
+        sample(&text, name, labels)
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
