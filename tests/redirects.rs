@@ -108,6 +108,52 @@ async fn per_link_status_and_max_age_override_the_defaults() {
 }
 
 #[tokio::test]
+async fn concurrent_cache_misses_each_get_their_own_link() {
+    for db in every_backend().await {
+        // Without the cache every redirect reads the database, and lookups at the same moment share one query.
+        let mut config = db.config();
+        config.cache.enabled = false;
+        let app = TestApp::spawn(config).await;
+        let mut expected = Vec::new();
+        for n in 0..40 {
+            let brand = (n % 3 == 0).then(|| format!("brand-{n}"));
+            let request = NewLink {
+                url: format!("https://example.com/{n}"),
+                brand: brand.clone(),
+                redirect_status: (n % 4 == 0).then(|| RedirectStatus::try_from(307).unwrap()),
+                ..NewLink::default()
+            };
+            let (link, _) = app.state.links.create(&Caller::operator(), request).await.unwrap();
+            let status = if n % 4 == 0 { 307 } else { 301 };
+            let target = Some(format!("https://example.com/{n}"));
+            expected.push((format!("/{}", link.slug), status, target.clone()));
+            if let Some(brand) = brand {
+                expected.push((format!("/{brand}"), status, target));
+            }
+            expected.push((format!("/missing-{n}"), 404, None));
+        }
+        let client = &app;
+        let asked = futures_util::future::join_all(expected.iter().cycle().take(expected.len() * 3).map(
+            |(path, _, _)| async move {
+                let response = client.get(path).await;
+                let location = response.headers().get(LOCATION).map(|value| value.to_str().unwrap().to_owned());
+                (path.clone(), response.status().as_u16(), location)
+            },
+        ))
+        .await;
+        for ((path, status, target), answer) in expected.iter().cycle().zip(&asked) {
+            assert_eq!(
+                answer,
+                &(path.clone(), *status, target.clone()),
+                "{path} on {}",
+                db.config().database.url.expose()
+            );
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn the_global_redirect_status_and_max_age_are_configurable() {
     let db = TestDb::sqlite();
     let mut config = db.config();

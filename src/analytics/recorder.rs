@@ -1,7 +1,7 @@
 //! The built-in click counter: a click-stream subscriber folding clicks into a [`Tally`] in memory, written to the
 //! database at least once a second and on shutdown, and pruning what is past its retention.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -20,6 +20,9 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Hourly figures are kept this long; daily ones for the configured retention.
 const HOURLY_RETENTION: i64 = 48 * HOUR;
+/// Rows past which what was counted is written at once rather than at the next tick: when many distinct links are
+/// clicked, a second's figures would otherwise hold tens of megabytes (bench/README.md, memory under load).
+const FLUSH_AT_ROWS: usize = 20_000;
 /// Rows that may wait in memory while the database cannot be written; beyond, new figures are dropped (counted).
 const MAX_PENDING_ROWS: usize = 1_000_000;
 
@@ -43,6 +46,10 @@ pub struct ClickRecorder {
     store: Arc<dyn ClickStore>,
     keys: VisitorKeys,
     pending: Mutex<Tally>,
+    /// Wakes the writer before its tick when [`FLUSH_AT_ROWS`] are pending.
+    full: tokio::sync::Notify,
+    /// Whether the last write failed: then pending figures wait for the tick, not for every batch of clicks.
+    failing: AtomicBool,
     /// Held while writing, so the periodic flush and the final one never write the same figures twice.
     writing: tokio::sync::Mutex<()>,
     retention: Duration,
@@ -56,6 +63,8 @@ impl ClickRecorder {
             store,
             keys,
             pending: Mutex::default(),
+            full: tokio::sync::Notify::new(),
+            failing: AtomicBool::new(false),
             writing: tokio::sync::Mutex::new(()),
             retention,
             stats: RecorderStats::default(),
@@ -72,7 +81,7 @@ impl ClickRecorder {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts writing every [`FLUSH_INTERVAL`] and pruning every hour; abort the task to stop (then [`Self::flush`]).
+    /// Starts writing every [`FLUSH_INTERVAL`] (sooner past [`FLUSH_AT_ROWS`]) and pruning every hour; abort the task to stop (then [`Self::flush`]).
     pub fn spawn(self: &Arc<Self>) -> JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
@@ -81,6 +90,7 @@ impl ClickRecorder {
             loop {
                 tokio::select! {
                     _ = flushes.tick() => this.flush().await,
+                    () = this.full.notified() => this.flush().await,
                     _ = prunes.tick() => this.prune().await,
                 }
             }
@@ -98,9 +108,11 @@ impl ClickRecorder {
         match self.store.add_clicks(&tally).await {
             Ok(rows) => {
                 self.stats.rows_written.fetch_add(rows, Relaxed);
+                self.failing.store(false, Relaxed);
             }
             Err(error) => {
                 self.stats.write_failures.fetch_add(1, Relaxed);
+                self.failing.store(true, Relaxed);
                 tracing::warn!(%error, rows = tally.rows(), "cannot write click figures; retrying in a second");
                 self.pending().merge(tally);
             }
@@ -150,6 +162,9 @@ impl ClickSubscriber for ClickRecorder {
                 });
             }
             self.stats.counted.fetch_add(batch.len() as u64, Relaxed);
+            if pending.rows() >= FLUSH_AT_ROWS && !self.failing.load(Relaxed) {
+                self.full.notify_one();
+            }
         })
     }
 }

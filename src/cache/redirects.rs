@@ -23,7 +23,7 @@ use crate::storage::StorageError;
 
 /// A redirect with its headers already rendered. A process may hold 100,000 of these, so nothing is kept twice: the
 /// target is the `Location` header's text, the id is kept only when it differs from the slug (a brand slug), and
-/// entries with the same `max-age` share one `Cache-Control` value.
+/// entries with the same `max-age` share one `Cache-Control` value, which lives as long as the process.
 #[derive(Debug)]
 pub struct CachedRedirect {
     /// The link's database key, for click figures.
@@ -36,8 +36,14 @@ pub struct CachedRedirect {
     pub status: StatusCode,
     /// The `Location` header.
     pub location: HeaderValue,
-    /// The `Cache-Control` header.
-    pub cache_control: HeaderValue,
+    cache_control: CacheControl,
+}
+
+/// An entry's `Cache-Control`: shared by every entry with its `max-age`, or past [`SHARED_MAX_AGES`] its own.
+#[derive(Debug)]
+enum CacheControl {
+    Shared(&'static HeaderValue),
+    Own(Box<HeaderValue>),
 }
 
 impl CachedRedirect {
@@ -59,6 +65,15 @@ impl CachedRedirect {
         self.brand_id.as_deref().unwrap_or(&self.slug)
     }
 
+    /// The `Cache-Control` header. A shared value's bytes are static: cloning it touches no reference count, which
+    /// every hit on every core would otherwise contend for.
+    pub fn cache_control(&self) -> HeaderValue {
+        match &self.cache_control {
+            CacheControl::Shared(value) => HeaderValue::clone(value),
+            CacheControl::Own(value) => HeaderValue::clone(value),
+        }
+    }
+
     /// The target, for plugins that choose another one.
     pub fn target(&self) -> &str {
         // Made from a `&str` in `render`, so always UTF-8.
@@ -66,20 +81,23 @@ impl CachedRedirect {
     }
 }
 
-/// `public, max-age=N`, one shared value per `N` (cloning a `HeaderValue` shares its bytes); links choose from few
-/// lifetimes, and past [`SHARED_MAX_AGES`] distinct ones each entry renders its own.
-fn public_max_age(max_age: u64) -> Option<HeaderValue> {
-    static SHARED: std::sync::LazyLock<std::sync::Mutex<HashMap<u64, HeaderValue>>> =
+/// `public, max-age=N`, one value per `N` for the first [`SHARED_MAX_AGES`] values seen (links choose from few
+/// lifetimes), and past them one per entry.
+fn public_max_age(max_age: u64) -> Option<CacheControl> {
+    static SHARED: std::sync::LazyLock<std::sync::Mutex<HashMap<u64, &'static HeaderValue>>> =
         std::sync::LazyLock::new(Default::default);
     let mut shared = SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(value) = shared.get(&max_age) {
-        return Some(value.clone());
+        return Some(CacheControl::Shared(value));
     }
-    let value = HeaderValue::from_str(&format!("public, max-age={max_age}")).ok()?;
-    if shared.len() < SHARED_MAX_AGES {
-        shared.insert(max_age, value.clone());
+    let text = format!("public, max-age={max_age}");
+    if shared.len() >= SHARED_MAX_AGES {
+        return HeaderValue::from_str(&text).ok().map(|value| CacheControl::Own(Box::new(value)));
     }
-    Some(value)
+    // Leaked on purpose, at most SHARED_MAX_AGES times: static bytes are what makes a clone free of atomics.
+    let value: &'static HeaderValue = Box::leak(Box::new(HeaderValue::from_static(Box::leak(text.into_boxed_str()))));
+    shared.insert(max_age, value);
+    Some(CacheControl::Shared(value))
 }
 
 /// Distinct `max-age` values whose `Cache-Control` header entries share.
@@ -196,12 +214,12 @@ impl RedirectCache {
     /// `load`, and its failure; failures are not kept for later lookups.
     pub async fn get_or_load<F>(&self, slug: &str, load: F) -> Result<Entry, Arc<StorageError>>
     where
-        F: Future<Output = Result<Option<Redirect>, StorageError>>,
+        F: Future<Output = Result<Option<Redirect>, Arc<StorageError>>>,
     {
         let render =
             |found: Option<Redirect>| found.and_then(|redirect| CachedRedirect::render(slug, &redirect)).map(Arc::new);
         let Some(inner) = &self.inner else {
-            return load.await.map(render).map_err(Arc::new);
+            return load.await.map(render);
         };
         if let Some(entry) = self.get(slug) {
             return Ok(entry);
@@ -236,7 +254,7 @@ impl RedirectCache {
                         tier.put(slug, found.as_ref(), ttl).await;
                     }
                 }
-                loaded.map(render).map_err(Arc::new)
+                loaded.map(render)
             }
         };
         let ttl = match &outcome {
@@ -295,9 +313,9 @@ mod tests {
 
         assert_eq!((automatic.id(), automatic.target()), ("abcd", "https://example.com/a"));
         assert_eq!((brand.id(), brand.slug.as_ref(), brand.target()), ("abcd", "launch", "https://example.com/b"));
-        assert_eq!(brand.cache_control, "public, max-age=60");
+        assert_eq!(brand.cache_control(), "public, max-age=60");
         // One value for both: the same bytes, not a copy per entry.
-        assert_eq!(automatic.cache_control.as_bytes().as_ptr(), brand.cache_control.as_bytes().as_ptr());
+        assert_eq!(automatic.cache_control().as_bytes().as_ptr(), brand.cache_control().as_bytes().as_ptr());
     }
 
     #[tokio::test]
@@ -322,7 +340,7 @@ mod tests {
         let failing = || async {
             loads.fetch_add(1, Ordering::SeqCst);
             tokio::task::yield_now().await;
-            Err(StorageError::Unavailable("database down".into()))
+            Err(Arc::new(StorageError::Unavailable("database down".into())))
         };
         let results = futures_util::future::join_all((0..8).map(|_| cache.get_or_load("abcd", failing()))).await;
         assert!(results.iter().all(Result::is_err));

@@ -87,7 +87,12 @@ pub const KEYS: &[KeyDoc] = &[
         "1",
         "Apply pending migrations at start; with 0 the server refuses to start while migrations are pending.",
     ),
-    key("database.max_connections", &[], "10", "Size of the database connection pool."),
+    key(
+        "database.max_connections",
+        &[],
+        "10",
+        "Size of the database connection pool (default: the number of CPUs, at least 2, on SQLite; 10 on PostgreSQL).",
+    ),
     key("database.connect_timeout", &[], "5 seconds", "How long to wait for a database connection."),
     url(
         "redis.url",

@@ -206,7 +206,8 @@ impl Default for ServerConfig {
 pub struct DatabaseConfig {
     pub url: CredentialsUrl,
     pub auto_migrate: bool,
-    pub max_connections: u32,
+    /// `None`: the store picks a size that suits the engine.
+    pub max_connections: Option<u32>,
     pub connect_timeout: HumanDuration,
 }
 
@@ -215,7 +216,7 @@ impl Default for DatabaseConfig {
         Self {
             url: CredentialsUrl::from("sqlite://blink.db"),
             auto_migrate: true,
-            max_connections: 10,
+            max_connections: None,
             connect_timeout: HumanDuration::from_secs(5),
         }
     }
@@ -611,7 +612,7 @@ impl LoadedConfig {
                 format!("`{}` is neither a sqlite: nor a postgres:// URL", redact_url(database)),
             ));
         }
-        if config.database.max_connections == 0 {
+        if config.database.max_connections == Some(0) {
             return Err(self.invalid("database.max_connections", "must be at least 1"));
         }
         if let Some(redis) = &config.redis.url {

@@ -72,7 +72,7 @@ fn each_layer_overrides_the_one_below() {
     assert_eq!(loaded.config.log.level, "warn", ".env wins over blink.toml");
     assert_eq!(loaded.config.server.base_url, "https://toml.example", "blink.toml wins over defaults");
     assert!(loaded.origin("server.base_url").ends_with("blink.toml"), "{}", loaded.origin("server.base_url"));
-    assert_eq!(loaded.config.database.max_connections, 10, "untouched keys keep their defaults");
+    assert_eq!(loaded.config.database.max_connections, None, "untouched keys keep their defaults");
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn blink_prefixed_variables_set_any_key_and_beat_node_names() {
         .load();
     assert_eq!(loaded.config.server.port, 3200);
     assert_eq!(loaded.origin("server.port"), "environment variable BLINK_SERVER__PORT");
-    assert_eq!(loaded.config.database.max_connections, 3);
+    assert_eq!(loaded.config.database.max_connections, Some(3));
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod model;
 mod normalize;
 mod ports;
 mod records;
+mod resolver;
 mod service;
 mod slug;
 mod target;
@@ -23,7 +24,7 @@ pub use model::{InvalidRedirectStatus, Link, LinkMeta, MetaError, Redirect, Redi
 pub use normalize::{NormalizeError, NormalizeOptions, NormalizedUrl, normalize};
 pub use ports::{
     DeclaredRow, DeclaredWrite, ImportOutcome, LinkCursor, LinkPatch, LinkQuery, LinkRow, LinkRows, LinkSort,
-    LinkStore, LinkTotal, NewLinkRow, PageError, PageReader, PreparedLink, SortKey,
+    LinkStore, LinkTotal, NewLinkRow, PageError, PageReader, PreparedLink, RedirectRow, SortKey,
 };
 pub use records::{LinkRecord, RecordError, RecordRules};
 pub use service::{API_USER_ID, Created, LinkChanges, LinkError, LinkPage, LinkService, NewLink, SlugListener};

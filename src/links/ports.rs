@@ -221,6 +221,17 @@ pub enum DeclaredWrite {
     Delete { id: i64 },
 }
 
+/// What a redirect needs of a link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedirectRow {
+    pub id: i64,
+    /// The brand slug, if the link has one.
+    pub brand: Option<String>,
+    pub original_url: String,
+    pub redirect_status: Option<u16>,
+    pub cache_max_age: Option<u32>,
+}
+
 /// Where links are kept. Every write is atomic and reported done only once it is durable.
 #[async_trait]
 pub trait LinkStore: Send + Sync {
@@ -230,6 +241,9 @@ pub trait LinkStore: Send + Sync {
     async fn link_by_id(&self, id: i64) -> Result<Option<LinkRow>, StorageError>;
     /// The link with this brand slug (case-sensitive).
     async fn link_by_brand(&self, brand: &str) -> Result<Option<LinkRow>, StorageError>;
+    /// What redirects need of the links with these ids or brand slugs (case-sensitive), in no particular order;
+    /// those no link has are left out. One query for many slugs: see `links::resolver`.
+    async fn redirect_rows(&self, ids: &[i64], brands: &[&str]) -> Result<Vec<RedirectRow>, StorageError>;
     /// The link of this normalized URL.
     async fn link_by_url(&self, original_url: &str) -> Result<Option<LinkRow>, StorageError>;
     /// One page of links, whether more follow, and how many match in all.

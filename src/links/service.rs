@@ -17,6 +17,7 @@ use super::ports::{
     LinkCursor, LinkPatch, LinkQuery, LinkRow, LinkStore, LinkTotal, NewLinkRow, PageError, PageReader,
 };
 use super::records::RecordRules;
+use super::resolver::{Resolver, Wanted};
 use super::slug::{SlugError, SlugRef, SlugRules};
 use super::target::{TargetError, TargetRules};
 
@@ -122,6 +123,7 @@ const SLUG_ATTEMPTS: u32 = 5;
 #[derive(Clone)]
 pub struct LinkService {
     pub(super) store: Arc<dyn LinkStore>,
+    resolver: Resolver,
     pages: Option<Arc<dyn PageReader>>,
     slugs: SlugRules,
     targets: TargetRules,
@@ -155,6 +157,7 @@ impl LinkService {
             &config.base_host(),
         );
         Self {
+            resolver: Resolver::new(Arc::clone(&store)),
             store,
             pages: None,
             records: RecordRules::from_parts(slugs.clone(), targets.clone()),
@@ -364,14 +367,20 @@ impl LinkService {
         }
     }
 
-    /// What `GET /{slug}` should answer; `None` when no link has that slug.
-    pub async fn resolve(&self, slug: &str) -> Result<Option<Redirect>, StorageError> {
-        Ok(self.find_record(slug).await?.map(|record| Redirect {
-            key: record.id,
-            id: self.slugs.encode(record.id),
-            status: record.redirect_status.unwrap_or(self.default_status),
-            max_age: record.cache_max_age.map_or(self.default_max_age, u64::from),
-            target: record.original_url,
+    /// What `GET /{slug}` should answer; `None` when no link has that slug. Lookups at the same moment share one
+    /// query, and its failure.
+    pub async fn resolve(&self, slug: &str) -> Result<Option<Redirect>, Arc<StorageError>> {
+        let wanted = match self.slugs.parse(slug) {
+            SlugRef::Id(id) => Wanted::Id(id),
+            SlugRef::Brand(brand) => Wanted::Brand(brand.into()),
+            SlugRef::Invalid => return Ok(None),
+        };
+        Ok(self.resolver.find(wanted).await?.map(|row| Redirect {
+            key: row.id,
+            id: self.slugs.encode(row.id),
+            status: row.redirect_status.unwrap_or(self.default_status),
+            max_age: row.cache_max_age.map_or(self.default_max_age, u64::from),
+            target: row.original_url,
         }))
     }
 

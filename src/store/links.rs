@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use super::{Backend, Placeholders, Pool, Store, storable};
 use crate::links::{
     DeclaredRow, DeclaredWrite, ImportOutcome, LinkCursor, LinkPatch, LinkQuery, LinkRow, LinkRows, LinkSort,
-    LinkStore, LinkTotal, NewLinkRow, PreparedLink, SortKey,
+    LinkStore, LinkTotal, NewLinkRow, PreparedLink, RedirectRow, SortKey,
 };
 use crate::storage::StorageError;
 
@@ -64,6 +64,45 @@ fn status_column(status: u16) -> i16 {
 
 const COLUMNS: &str =
     "id, hash, original_url, creator_id, meta, redirect_status, cache_max_age, created_at, updated_at";
+
+/// `SELECT` of what a redirect reads of the links matching a condition.
+macro_rules! select_redirects {
+    ($condition:literal) => {
+        concat!("SELECT id, hash, original_url, redirect_status, cache_max_age FROM links WHERE ", $condition)
+    };
+}
+
+/// Statements of [`LinkStore::redirect_rows`] on SQLite (the lists as JSON arrays) and on PostgreSQL (arrays).
+const REDIRECT_BY_ID: [&str; 2] =
+    [select_redirects!("id IN (SELECT value FROM json_each($1))"), select_redirects!("id = ANY($1)")];
+const REDIRECT_BY_BRAND: [&str; 2] =
+    [select_redirects!("hash IN (SELECT value FROM json_each($1))"), select_redirects!("hash = ANY($1)")];
+const REDIRECT_BY_ID_OR_BRAND: [&str; 2] = [
+    select_redirects!("id IN (SELECT value FROM json_each($1)) OR hash IN (SELECT value FROM json_each($2))"),
+    select_redirects!("id = ANY($1) OR hash = ANY($2)"),
+];
+
+/// A row of `links` as a redirect reads it.
+#[derive(sqlx::FromRow)]
+struct RedirectColumns {
+    id: i64,
+    hash: Option<String>,
+    original_url: String,
+    redirect_status: Option<i16>,
+    cache_max_age: Option<i32>,
+}
+
+impl From<RedirectColumns> for RedirectRow {
+    fn from(row: RedirectColumns) -> Self {
+        Self {
+            id: row.id,
+            brand: row.hash,
+            original_url: row.original_url,
+            redirect_status: row.redirect_status.and_then(|status| u16::try_from(status).ok()),
+            cache_max_age: row.cache_max_age.and_then(|seconds| u32::try_from(seconds).ok()),
+        }
+    }
+}
 
 impl Store {
     async fn find_link_where<T>(&self, condition: &str, value: T) -> Result<Option<LinkRow>, StorageError>
@@ -212,6 +251,42 @@ impl LinkStore for Store {
             return Ok(None);
         }
         self.find_link_where("hash = $1", brand).await
+    }
+
+    // No span: this is the cache-miss redirect path, where a span per query cost more than the query's decoding.
+    async fn redirect_rows(&self, ids: &[i64], brands: &[&str]) -> Result<Vec<RedirectRow>, StorageError> {
+        let brands: Vec<&str> = brands.iter().copied().filter(|brand| storable(brand)).collect();
+        let (by_id, by_brand) = (!ids.is_empty(), !brands.is_empty());
+        let [on_sqlite, on_postgres] = match (by_id, by_brand) {
+            (false, false) => return Ok(Vec::new()),
+            (true, false) => REDIRECT_BY_ID,
+            (false, true) => REDIRECT_BY_BRAND,
+            (true, true) => REDIRECT_BY_ID_OR_BRAND,
+        };
+        let rows = match &self.pool {
+            // One statement text for any number of slugs, so that it stays prepared: the lists as JSON arrays.
+            Pool::Sqlite(pool) => {
+                let mut query = sqlx::query_as::<_, RedirectColumns>(on_sqlite);
+                if by_id {
+                    query = query.bind(Json(ids));
+                }
+                if by_brand {
+                    query = query.bind(Json(&brands));
+                }
+                query.fetch_all(pool).await?
+            }
+            Pool::Postgres(pool) => {
+                let mut query = sqlx::query_as::<_, RedirectColumns>(on_postgres);
+                if by_id {
+                    query = query.bind(ids);
+                }
+                if by_brand {
+                    query = query.bind(&brands);
+                }
+                query.fetch_all(pool).await?
+            }
+        };
+        Ok(rows.into_iter().map(RedirectRow::from).collect())
     }
 
     #[tracing::instrument(skip(self))]

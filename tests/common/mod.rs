@@ -84,7 +84,7 @@ impl TestDb {
     pub fn config(&self) -> Config {
         let mut config = Config::default();
         config.database.url = CredentialsUrl::from(self.url.as_str());
-        config.database.max_connections = 4;
+        config.database.max_connections = Some(4);
         // Tests shorten example URLs that must not be fetched; scraping tests turn it back on.
         config.links.scrape = false;
         config
