@@ -44,10 +44,14 @@ COPY --from=build /src/target/release/blink /usr/local/bin/blink
 USER 65532:65532
 WORKDIR /var/lib/blink
 # The embedded SQLite database lives in the volume; set DATABASE_URL to use PostgreSQL instead.
+# MIMALLOC_ARENA_EAGER_COMMIT=0: the allocator commits memory as it is used and gives freed memory back, which kept
+# ~20 MB less resident under load at no measured cost (bench/README.md, memory under load). Read before `main`
+# runs, so it can only be set from outside.
 ENV PORT=3000 \
     DATABASE_URL=sqlite:///var/lib/blink/blink.db \
     AUTO_MIGRATE=1 \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    MIMALLOC_ARENA_EAGER_COMMIT=0
 VOLUME ["/var/lib/blink"]
 EXPOSE 3000
 # `blink healthcheck` reads the same configuration as the server (PORT, blink.toml) and asks GET /healthz.
