@@ -74,7 +74,7 @@ impl Resolver {
         if start {
             tokio::spawn(Arc::clone(&self.shared).run());
         }
-        // Every queued lookup is answered, even when a batch task panics (its queue entries are dropped with it).
+        // A batch task that panics drops its batch's senders: those lookups fail rather than wait for good.
         answer.await.unwrap_or_else(|_| Err(Arc::new(StorageError::Unavailable("the lookup was abandoned".into()))))
     }
 }
