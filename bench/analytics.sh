@@ -7,10 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}" CONNECTIONS=64 LINKS="${LINKS:-10000}"
-WORK="$(mktemp -d)"
 source bench/lib.sh
-trap cleanup EXIT
-ensure_wrk
 cargo build --release --quiet --bin blink
 
 sqlite="sqlite://$WORK/bench.db"

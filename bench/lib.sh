@@ -1,5 +1,6 @@
-# Shared by the benchmark scripts: building, seeding links, starting servers and running wrk.
-# Expects DURATION, CONNECTIONS, LINKS and WORK to be set by the caller.
+# Shared by the benchmark scripts: building, seeding links, starting servers and running wrk. Sourcing it makes the
+# work directory $WORK, removed with the servers on exit (a script with a trap of its own calls `cleanup` in it), and
+# installs wrk if it is missing. Expects DURATION, CONNECTIONS and LINKS to be set by the caller.
 
 BLINK="$PWD/target/release/blink"
 PIDS=()
@@ -139,3 +140,7 @@ if together:
             print(f"{name}: per-round req/s ratios " + ", ".join(f"{x:.2f}" for x in ratios))
 PY
 }
+
+WORK="$(mktemp -d)"
+trap cleanup EXIT
+ensure_wrk

@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-30}" CONNECTIONS=64 LINKS="${LINKS:-1000000}" HOT="${HOT:-100000}"
-WORK="$(mktemp -d)"
 source bench/lib.sh
-trap cleanup EXIT
-ensure_wrk
 cargo build --release --quiet --bin blink
 
 sqlite="sqlite://$WORK/bench.db"

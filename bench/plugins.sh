@@ -7,10 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}" CONNECTIONS=64 LINKS=10000
-WORK="$(mktemp -d)"
 source bench/lib.sh
-trap cleanup EXIT
-ensure_wrk
 if [ -x ../shared/services-up ]; then eval "$(../shared/services-up)"; fi
 export REDIS_URL="${BLINK_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 plugins/build.sh >/dev/null

@@ -7,9 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}" CONNECTIONS=64 LINKS="${LINKS:-100000}"
-WORK="$(mktemp -d)"
 source bench/lib.sh
-ensure_wrk
 if [ -x ../shared/services-up ]; then eval "$(../shared/services-up)"; fi
 PG_ADMIN="${BLINK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 PG_BASE="${PG_ADMIN%/*}"

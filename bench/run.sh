@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}" CONNECTIONS=64 LINKS=10000
-WORK="$(mktemp -d)"
 source bench/lib.sh
-trap cleanup EXIT
-ensure_wrk
 if [ -x ../shared/services-up ]; then eval "$(../shared/services-up)"; fi
 PG_ADMIN="${BLINK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/blink_test}"
 cargo build --release --quiet --bin blink --example ceiling
