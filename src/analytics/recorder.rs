@@ -81,7 +81,8 @@ impl ClickRecorder {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts writing every [`FLUSH_INTERVAL`] (sooner past [`FLUSH_AT_ROWS`]) and pruning every hour; abort the task to stop (then [`Self::flush`]).
+    /// Starts writing every [`FLUSH_INTERVAL`] (sooner past [`FLUSH_AT_ROWS`]) and pruning every hour; abort the task
+    /// to stop (then [`Self::flush`]).
     pub fn spawn(self: &Arc<Self>) -> JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {

@@ -68,10 +68,11 @@ impl CachedRedirect {
     /// The `Cache-Control` header. A shared value's bytes are static: cloning it touches no reference count, which
     /// every hit on every core would otherwise contend for.
     pub fn cache_control(&self) -> HeaderValue {
-        match &self.cache_control {
-            CacheControl::Shared(value) => HeaderValue::clone(value),
-            CacheControl::Own(value) => HeaderValue::clone(value),
-        }
+        let value: &HeaderValue = match &self.cache_control {
+            CacheControl::Shared(value) => value,
+            CacheControl::Own(value) => value,
+        };
+        value.clone()
     }
 
     /// The target, for plugins that choose another one.
