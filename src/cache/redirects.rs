@@ -1,5 +1,5 @@
 //! The in-process redirect cache: slug → ready-made redirect headers (or "no such slug"), so a hot link never
-//! touches the database and a hit costs one read-locked hash lookup and two header clones.
+//! touches the database and a hit costs one read-locked hash lookup and two small headers.
 //!
 //! `quick_cache` rather than `moka`: on the redirect benchmark moka's read bookkeeping (a read-op channel and
 //! deque maintenance on every hit) took 14 % of the server's CPU; quick_cache's hit is a shard read lock and a
@@ -21,22 +21,24 @@ use crate::config::CacheConfig;
 use crate::links::{Redirect, SlugListener};
 use crate::storage::StorageError;
 
-/// A redirect with its headers already rendered. A process may hold 100,000 of these, so nothing is kept twice: the
-/// target is the `Location` header's text, the id is kept only when it differs from the slug (a brand slug), and
-/// entries with the same `max-age` share one `Cache-Control` value, which lives as long as the process.
+/// A redirect with its headers' text. A process may hold 100,000 of these, so an entry is two allocations (this
+/// and its text) and nothing is kept twice: the slug, the id when it differs from the slug (a brand slug) and the
+/// target share one string, and entries with the same `max-age` share one `Cache-Control` value, which lives as
+/// long as the process. The `Location` header is made from the target on each hit: copying a few dozen bytes
+/// costs less than the ~100 bytes per entry a ready header value holds.
 #[derive(Debug)]
 pub struct CachedRedirect {
     /// The link's database key, for click figures.
     pub key: i64,
-    /// The link's public id (its automatic slug) when the entry answers a brand slug.
-    brand_id: Option<Box<str>>,
-    /// The slug this entry answers, for click events.
-    pub slug: Box<str>,
+    /// The slug, then the id if it differs, then the target.
+    text: Box<str>,
+    cache_control: CacheControl,
     /// The redirect status.
     pub status: StatusCode,
-    /// The `Location` header.
-    pub location: HeaderValue,
-    cache_control: CacheControl,
+    /// Where the slug ends in `text`.
+    slug_end: u16,
+    /// Where the id ends in `text` (at `slug_end` when the slug is the id).
+    id_end: u16,
 }
 
 /// An entry's `Cache-Control`: shared by every entry with its `max-age`, or past [`SHARED_MAX_AGES`] its own.
@@ -48,21 +50,44 @@ enum CacheControl {
 
 impl CachedRedirect {
     /// Renders `redirect` as found under `slug`; `None` if its target cannot be a header (normalized URLs always
-    /// can).
+    /// can) or the slug and id are longer than any valid slug.
     pub fn render(slug: &str, redirect: &Redirect) -> Option<Self> {
+        HeaderValue::from_str(&redirect.target).ok()?;
+        let id = if redirect.id == slug { "" } else { redirect.id.as_str() };
+        let slug_end = u16::try_from(slug.len()).ok()?;
+        let id_end = u16::try_from(slug.len() + id.len()).ok()?;
         Some(Self {
             key: redirect.key,
-            brand_id: (redirect.id != slug).then(|| redirect.id.as_str().into()),
-            slug: slug.into(),
-            status: StatusCode::from_u16(redirect.status).ok()?,
-            location: HeaderValue::from_str(&redirect.target).ok()?,
+            text: [slug, id, &redirect.target].concat().into_boxed_str(),
             cache_control: public_max_age(redirect.max_age)?,
+            status: StatusCode::from_u16(redirect.status).ok()?,
+            slug_end,
+            id_end,
         })
+    }
+
+    /// The slug this entry answers, for click events.
+    pub fn slug(&self) -> &str {
+        &self.text[..usize::from(self.slug_end)]
     }
 
     /// The link's public id (its automatic slug).
     pub fn id(&self) -> &str {
-        self.brand_id.as_deref().unwrap_or(&self.slug)
+        match &self.text[usize::from(self.slug_end)..usize::from(self.id_end)] {
+            "" => self.slug(),
+            id => id,
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &str {
+        &self.text[usize::from(self.id_end)..]
+    }
+
+    /// The `Location` header.
+    pub fn location(&self) -> HeaderValue {
+        // `render` checked that the target is a valid header value; it has not changed since.
+        HeaderValue::from_str(self.target()).unwrap_or_else(|_| HeaderValue::from_static("/"))
     }
 
     /// The `Cache-Control` header. A shared value's bytes are static: cloning it touches no reference count, which
@@ -73,12 +98,6 @@ impl CachedRedirect {
             CacheControl::Own(value) => value,
         };
         value.clone()
-    }
-
-    /// The target, for plugins that choose another one.
-    pub fn target(&self) -> &str {
-        // Made from a `&str` in `render`, so always UTF-8.
-        std::str::from_utf8(self.location.as_bytes()).unwrap_or_default()
     }
 }
 
@@ -313,7 +332,9 @@ mod tests {
         let brand = CachedRedirect::render("launch", &redirect("https://example.com/b")).expect("entry");
 
         assert_eq!((automatic.id(), automatic.target()), ("abcd", "https://example.com/a"));
-        assert_eq!((brand.id(), brand.slug.as_ref(), brand.target()), ("abcd", "launch", "https://example.com/b"));
+        assert_eq!((brand.id(), brand.slug(), brand.target()), ("abcd", "launch", "https://example.com/b"));
+        assert_eq!(automatic.slug(), "abcd");
+        assert_eq!(automatic.location(), "https://example.com/a");
         assert_eq!(brand.cache_control(), "public, max-age=60");
         // One value for both: the same bytes, not a copy per entry.
         assert_eq!(automatic.cache_control().as_bytes().as_ptr(), brand.cache_control().as_bytes().as_ptr());
@@ -348,7 +369,7 @@ mod tests {
         assert_eq!(loads.load(Ordering::SeqCst), 1, "one load failed for all its waiters");
         assert!(cache.get("abcd").is_none());
         let recovered = cache.get_or_load("abcd", async { Ok(Some(redirect("https://back.example"))) }).await;
-        assert_eq!(recovered.unwrap().unwrap().location, "https://back.example");
+        assert_eq!(recovered.unwrap().unwrap().target(), "https://back.example");
     }
 
     #[tokio::test]
@@ -360,7 +381,7 @@ mod tests {
         assert!(hit.is_none(), "negative entry served from memory");
         cache.slugs_changed(&["gone"]).await;
         let fresh = cache.get_or_load("gone", async { Ok(Some(redirect("https://late.example"))) }).await.unwrap();
-        assert_eq!(fresh.unwrap().location, "https://late.example");
+        assert_eq!(fresh.unwrap().target(), "https://late.example");
     }
 
     #[tokio::test]
@@ -371,7 +392,7 @@ mod tests {
             Ok(Some(redirect("https://old.example")))
         };
         let seen = cache.get_or_load("abcd", racing).await.unwrap();
-        assert_eq!(seen.unwrap().location, "https://old.example", "the caller still gets what it loaded");
+        assert_eq!(seen.unwrap().target(), "https://old.example", "the caller still gets what it loaded");
         assert!(cache.get("abcd").is_none(), "but the next lookup reloads");
     }
 
@@ -392,6 +413,6 @@ mod tests {
         cache.get_or_load("x", async { Ok(Some(redirect("https://a.example"))) }).await.unwrap();
         assert!(cache.get("x").is_none());
         let second = cache.get_or_load("x", async { Ok(Some(redirect("https://b.example"))) }).await.unwrap();
-        assert_eq!(second.unwrap().location, "https://b.example");
+        assert_eq!(second.unwrap().target(), "https://b.example");
     }
 }

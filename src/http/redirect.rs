@@ -37,7 +37,7 @@ pub async fn redirect(req: &Request, Data(state): Data<&AppState>) -> Response {
                 // The rules' key-value calls share one Redis budget (a no-op scope when the guard set one).
                 Box::pin(within_request_budget(with_redirect_rules(req, state, &state.plugins, slug, &found))).await
             } else {
-                respond(found.status, found.location.clone(), found.cache_control())
+                respond(found.status, found.location(), found.cache_control())
             };
             if !(state.config.analytics.dnt && declines_tracking(req)) {
                 state.clicks.record(|| click(req, state, found));
@@ -88,7 +88,7 @@ impl ClickedLink for CachedRedirect {
     }
 
     fn slug(&self) -> &str {
-        &self.slug
+        CachedRedirect::slug(self)
     }
 }
 
@@ -117,7 +117,7 @@ async fn with_redirect_rules(
             let shareable = choice.vary.is_declared() && (chosen.is_none() || !choice.vary.depends_on_headers());
             let cache_control =
                 if shareable { found.cache_control() } else { HeaderValue::from_static("private, no-cache") };
-            let location = chosen.unwrap_or_else(|| found.location.clone());
+            let location = chosen.unwrap_or_else(|| found.location());
             let mut response = respond(found.status, location, cache_control);
             let vary = choice.vary.header_names(state.country_header.as_str());
             if let Some(vary) = vary.and_then(|names| HeaderValue::from_str(&names).ok()) {
