@@ -52,20 +52,32 @@ struct Asset {
     content_type: &'static str,
     /// Subresource integrity: `sha256-` and the base64 digest.
     integrity: String,
-    body: String,
+    body: Body,
+}
+
+/// Where an asset's content comes from.
+enum Body {
+    /// A file compiled in.
+    Own(&'static str),
+    /// The Swagger UI file in the first `<tag>` of poem-openapi's page. It is cut out again for each request
+    /// rather than held: 1.6 MB that few processes ever serve, and browsers keep it for a year.
+    SwaggerUi { tag: &'static str },
 }
 
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
-    let (swagger_css, swagger_js) = swagger_ui_files();
-    let mut assets: Vec<Asset> = OWN_FILES.iter().map(|(name, body)| Asset::new(name, (*body).to_owned())).collect();
-    assets.extend(swagger_css.map(|body| Asset::new(SWAGGER_UI_CSS, body)));
-    assets.extend(swagger_js.map(|body| Asset::new(SWAGGER_UI_JS, body)));
+    let mut assets: Vec<Asset> =
+        OWN_FILES.iter().map(|&(name, text)| Asset::new(name, text, Body::Own(text))).collect();
+    for (name, tag) in [(SWAGGER_UI_CSS, "style"), (SWAGGER_UI_JS, "script")] {
+        if let Some(text) = swagger_ui_file(tag) {
+            assets.push(Asset::new(name, &text, Body::SwaggerUi { tag }));
+        }
+    }
     assets
 });
 
 impl Asset {
-    fn new(name: &'static str, body: String) -> Self {
-        let digest = Sha256::digest(body.as_bytes());
+    fn new(name: &'static str, text: &str, body: Body) -> Self {
+        let digest = Sha256::digest(text.as_bytes());
         let integrity = format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(digest));
         let mut hash = format!("{digest:x}");
         hash.truncate(HASH_CHARS);
@@ -96,12 +108,16 @@ pub fn prepare() {
 /// `GET /static/{file}`: an asset by its hashed name; 404 for any other name, old hashes included.
 #[handler]
 pub fn serve(Path(file): Path<String>) -> Response {
-    match ASSETS.iter().find(|asset| asset.file == file) {
-        Some(asset) => Response::builder()
-            .content_type(asset.content_type)
-            .header(CACHE_CONTROL, IMMUTABLE)
-            .body(asset.body.as_str()),
-        None => Problem::new(StatusCode::NOT_FOUND, "No static file has this name.").into_response(),
+    let found = ASSETS.iter().find(|asset| asset.file == file);
+    let text = found.and_then(|asset| match asset.body {
+        Body::Own(text) => Some(poem::Body::from(text)),
+        Body::SwaggerUi { tag } => swagger_ui_file(tag).map(poem::Body::from_string),
+    });
+    match (found, text) {
+        (Some(asset), Some(text)) => {
+            Response::builder().content_type(asset.content_type).header(CACHE_CONTROL, IMMUTABLE).body(text)
+        }
+        _ => Problem::new(StatusCode::NOT_FOUND, "No static file has this name.").into_response(),
     }
 }
 
@@ -122,9 +138,9 @@ fn content_type(name: &str) -> &'static str {
 /// bundle in its first `<script>`; neither file contains a closing tag, or the page itself would break. A test
 /// checks both are found, so a poem-openapi release that renders the page differently fails the build's tests,
 /// not a deployment.
-fn swagger_ui_files() -> (Option<String>, Option<String>) {
+fn swagger_ui_file(tag: &str) -> Option<String> {
     let page = poem_openapi::OpenApiService::new((), "", "").swagger_ui_html();
-    (element_text(&page, "style").map(str::to_owned), element_text(&page, "script").map(str::to_owned))
+    element_text(&page, tag).map(str::to_owned)
 }
 
 /// The text of the first `<tag …>…</tag>` in `html`.
@@ -155,17 +171,20 @@ mod tests {
 
     #[test]
     fn swagger_ui_is_found_in_poem_openapis_page() {
-        let (css, js) = swagger_ui_files();
-        let css = css.expect("a <style> element");
-        let js = js.expect("a <script> element");
+        let css = swagger_ui_file("style").expect("a <style> element");
+        let js = swagger_ui_file("script").expect("a <script> element");
         assert!(css.contains(".swagger-ui") && css.len() > 10_000, "{}", &css[..css.len().min(200)]);
         assert!(js.contains("SwaggerUIBundle") && js.len() > 500_000, "{}", &js[..js.len().min(200)]);
+        // Cut out again per request, the files must match the integrity pages announced at startup.
+        let cut_again = Asset::new(SWAGGER_UI_JS, &js, Body::SwaggerUi { tag: "script" });
+        assert_eq!(integrity(SWAGGER_UI_JS), Some(cut_again.integrity.as_str()));
     }
 
     #[test]
     fn a_change_of_content_changes_the_name() {
-        assert_ne!(Asset::new("a.css", "a{}".into()).file, Asset::new("a.css", "b{}".into()).file);
-        assert_eq!(Asset::new("a.css", "a{}".into()).file, Asset::new("a.css", "a{}".into()).file);
+        let asset = |text: &'static str| Asset::new("a.css", text, Body::Own(text));
+        assert_ne!(asset("a{}").file, asset("b{}").file);
+        assert_eq!(asset("a{}").file, asset("a{}").file);
     }
 
     #[test]
