@@ -22,9 +22,9 @@ struct ExportedClick<'a> {
     class: &'static str,
     /// Browser, operating system and device class, for people only: the names, never the user agent.
     #[serde(skip_serializing_if = "Option::is_none")]
-    browser: Option<Box<str>>,
+    browser: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    os: Option<Box<str>>,
+    os: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     device: Option<&'static str>,
 }
@@ -38,8 +38,8 @@ pub(super) fn click_json(id: &str, event: &ClickEvent) -> Vec<u8> {
             Class::Preview => "preview",
             Class::Bot => "bot",
         },
-        browser: agent.browser,
-        os: agent.os,
+        browser: agent.browser.as_deref(),
+        os: agent.os.as_deref(),
         device: agent.device,
         id,
         time_ms: event.time_ms,

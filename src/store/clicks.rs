@@ -23,7 +23,10 @@ macro_rules! add_tally {
         let placeholders = Placeholders::of(&$tx);
         let mut rows = 0_u64;
         // Visitors first: the ones the database had not seen yet are the day's new unique visitors.
-        let visitors: Vec<_> = tally.visitors.iter().collect();
+        // Each table's rows in key order: B-tree pages are visited once each rather than at random, and instances
+        // writing the same rows lock them in one order, so PostgreSQL cannot deadlock two of them.
+        let mut visitors: Vec<_> = tally.visitors.iter().collect();
+        visitors.sort_unstable();
         let mut new_visitors: HashMap<(i64, i64), i64> = HashMap::new();
         for chunk in visitors.chunks(CHUNK) {
             let sql = format!(
@@ -40,7 +43,8 @@ macro_rules! add_tally {
                 rows += 1;
             }
         }
-        let hours: Vec<_> = tally.hours.iter().collect();
+        let mut hours: Vec<_> = tally.hours.iter().collect();
+        hours.sort_unstable_by_key(|(key, _)| **key);
         for chunk in hours.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO click_hours (link_id, hour, clicks, previews, bots) VALUES {} \
@@ -54,7 +58,8 @@ macro_rules! add_tally {
             }
             rows += query.execute(&mut *$tx).await?.rows_affected();
         }
-        let days: Vec<_> = tally.days.iter().collect();
+        let mut days: Vec<_> = tally.days.iter().collect();
+        days.sort_unstable_by_key(|(key, _)| **key);
         for chunk in days.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO click_days (link_id, day, clicks, previews, bots, visitors) VALUES {} \
@@ -76,7 +81,8 @@ macro_rules! add_tally {
             }
             rows += query.execute(&mut *$tx).await?.rows_affected();
         }
-        let tops: Vec<_> = tally.tops.iter().collect();
+        let mut tops: Vec<_> = tally.tops.iter().collect();
+        tops.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         for chunk in tops.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO click_tops (link_id, day, dimension, value, clicks) VALUES {} \
