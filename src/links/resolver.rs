@@ -20,7 +20,7 @@ const MAX_RUNNING: usize = 4;
 const MAX_BATCH: usize = 128;
 
 /// What a lookup asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Wanted {
     Id(i64),
     Brand(Box<str>),
