@@ -16,6 +16,14 @@ pub(super) const TABLES: [&str; 4] = ["click_hours", "click_days", "click_tops",
 /// connection's statement cache, each a large compiled program.
 const CHUNK: usize = 1000;
 
+/// A table's rows in key order: B-tree pages are visited once each rather than at random, and instances writing the
+/// same rows lock them in one order, so PostgreSQL cannot deadlock two of them.
+fn in_key_order<K: Ord, V>(rows: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut rows: Vec<_> = rows.iter().collect();
+    rows.sort_unstable_by_key(|(key, _)| *key);
+    rows
+}
+
 /// Runs the statements adding `tally` on `$tx`, whichever engine it is; the number of rows written.
 macro_rules! add_tally {
     ($tx:ident, $tally:expr) => {{
@@ -23,10 +31,8 @@ macro_rules! add_tally {
         let placeholders = Placeholders::of(&$tx);
         let mut rows = 0_u64;
         // Visitors first: the ones the database had not seen yet are the day's new unique visitors.
-        // Each table's rows in key order: B-tree pages are visited once each rather than at random, and instances
-        // writing the same rows lock them in one order, so PostgreSQL cannot deadlock two of them.
         let mut visitors: Vec<_> = tally.visitors.iter().collect();
-        visitors.sort_unstable();
+        visitors.sort_unstable(); // for the reasons of `in_key_order`
         let mut new_visitors: HashMap<(i64, i64), i64> = HashMap::new();
         for chunk in visitors.chunks(CHUNK) {
             let sql = format!(
@@ -43,8 +49,7 @@ macro_rules! add_tally {
                 rows += 1;
             }
         }
-        let mut hours: Vec<_> = tally.hours.iter().collect();
-        hours.sort_unstable_by_key(|(key, _)| **key);
+        let hours = in_key_order(&tally.hours);
         for chunk in hours.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO click_hours (link_id, hour, clicks, previews, bots) VALUES {} \
@@ -58,8 +63,7 @@ macro_rules! add_tally {
             }
             rows += query.execute(&mut *$tx).await?.rows_affected();
         }
-        let mut days: Vec<_> = tally.days.iter().collect();
-        days.sort_unstable_by_key(|(key, _)| **key);
+        let days = in_key_order(&tally.days);
         for chunk in days.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO click_days (link_id, day, clicks, previews, bots, visitors) VALUES {} \
@@ -81,8 +85,7 @@ macro_rules! add_tally {
             }
             rows += query.execute(&mut *$tx).await?.rows_affected();
         }
-        let mut tops: Vec<_> = tally.tops.iter().collect();
-        tops.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        let tops = in_key_order(&tally.tops);
         for chunk in tops.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO click_tops (link_id, day, dimension, value, clicks) VALUES {} \
