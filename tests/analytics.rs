@@ -232,6 +232,41 @@ async fn deleting_a_link_deletes_its_figures() {
     }
 }
 
+/// A flush of more links than one statement writes (the writer splits its rows into statements of a few hundred)
+/// adds every row, and the unique visitors the database had not seen, across the statements.
+#[tokio::test]
+async fn a_flush_of_hundreds_of_links_adds_up_across_statements() {
+    use blink::analytics::{ClickStore, Counts, DAY, Dimension, HOUR, Point, Tally};
+    let (day, hour) = (20_000 * DAY, 20_000 * DAY + 5 * HOUR);
+    let one_click = Counts { clicks: 1, ..Counts::default() };
+    let tally = || {
+        let mut tally = Tally::default();
+        for link in 1..=450 {
+            tally.hours.insert((link, hour), one_click);
+            tally.days.insert((link, day), one_click);
+            tally.tops.insert((link, day, Dimension::Browser, "Firefox".into()), 1);
+            tally.visitors.insert((link, day, link * 7));
+        }
+        tally
+    };
+    for db in every_backend().await {
+        let app = spawn(&db, |_| {}).await;
+        // The same person again: the second flush adds clicks but no visitor.
+        app.store.add_clicks(&tally()).await.expect("first flush");
+        app.store.add_clicks(&tally()).await.expect("second flush");
+        let two_clicks = Counts { clicks: 2, ..Counts::default() };
+        for link in [1, 200, 201, 400, 450] {
+            let days = app.store.click_series(link, day, day + DAY, false).await.expect("days");
+            assert_eq!(days, [Point { start: day, counts: two_clicks, visitors: 1 }], "link {link}");
+            let hours = app.store.click_series(link, day, day + DAY, true).await.expect("hours");
+            assert_eq!(hours, [Point { start: hour, counts: two_clicks, visitors: 0 }], "link {link}");
+            let tops = app.store.click_tops(link, day, day + DAY, 5).await.expect("tops");
+            assert_eq!(tops, [(Dimension::Browser, "Firefox".to_owned(), 2)], "link {link}");
+        }
+        app.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_offers_the_figures_as_json_and_as_csv() {
     let db = TestDb::sqlite();
