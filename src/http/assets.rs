@@ -64,16 +64,23 @@ enum Body {
     SwaggerUi { tag: &'static str },
 }
 
-static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
-    let mut assets: Vec<Asset> =
-        OWN_FILES.iter().map(|&(name, text)| Asset::new(name, text, Body::Own(text))).collect();
-    for (name, tag) in [(SWAGGER_UI_CSS, "style"), (SWAGGER_UI_JS, "script")] {
-        if let Some(text) = swagger_ui_file(tag) {
-            assets.push(Asset::new(name, &text, Body::SwaggerUi { tag }));
-        }
-    }
-    assets
+/// Blink's own files, hashed at startup ([`prepare`]).
+static OWN_ASSETS: LazyLock<Vec<Asset>> =
+    LazyLock::new(|| OWN_FILES.iter().map(|&(name, text)| Asset::new(name, text, Body::Own(text))).collect());
+
+/// Swagger UI's files, hashed when first asked for rather than at startup: reading their 1.6 MB keeps those pages
+/// of the binary resident, in every process, whether it ever serves `/api/docs` or not.
+static SWAGGER_UI_ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
+    [(SWAGGER_UI_CSS, "style"), (SWAGGER_UI_JS, "script")]
+        .into_iter()
+        .filter_map(|(name, tag)| Some(Asset::new(name, &swagger_ui_file(tag)?, Body::SwaggerUi { tag })))
+        .collect()
 });
+
+/// The asset that `matches`: Blink's own first, so that only a look for something else hashes Swagger UI's.
+fn find(matches: impl Fn(&Asset) -> bool) -> Option<&'static Asset> {
+    OWN_ASSETS.iter().find(|asset| matches(asset)).or_else(|| SWAGGER_UI_ASSETS.iter().find(|asset| matches(asset)))
+}
 
 impl Asset {
     fn new(name: &'static str, text: &str, body: Body) -> Self {
@@ -92,23 +99,23 @@ impl Asset {
 /// The current address of the asset `name` (e.g. `blink.css` gives `/static/blink.0123456789abcdef.css`), or
 /// `None` when there is no such asset.
 pub fn url(name: &str) -> Option<&'static str> {
-    ASSETS.iter().find(|asset| asset.name == name).map(|asset| asset.url.as_str())
+    find(|asset| asset.name == name).map(|asset| asset.url.as_str())
 }
 
 /// The subresource integrity of the asset `name` (`sha256-…`), for `<script integrity>`.
 pub fn integrity(name: &str) -> Option<&'static str> {
-    ASSETS.iter().find(|asset| asset.name == name).map(|asset| asset.integrity.as_str())
+    find(|asset| asset.name == name).map(|asset| asset.integrity.as_str())
 }
 
-/// Hashes every asset now, so the first page view does not pay for it.
+/// Hashes Blink's own assets now, so the first page view does not pay for it.
 pub fn prepare() {
-    LazyLock::force(&ASSETS);
+    LazyLock::force(&OWN_ASSETS);
 }
 
 /// `GET /static/{file}`: an asset by its hashed name; 404 for any other name, old hashes included.
 #[handler]
 pub fn serve(Path(file): Path<String>) -> Response {
-    let found = ASSETS.iter().find(|asset| asset.file == file);
+    let found = find(|asset| asset.file == file);
     let text = found.and_then(|asset| match asset.body {
         Body::Own(text) => Some(poem::Body::from(text)),
         Body::SwaggerUi { tag } => swagger_ui_file(tag).map(poem::Body::from_string),
