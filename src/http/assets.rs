@@ -182,7 +182,7 @@ mod tests {
         let js = swagger_ui_file("script").expect("a <script> element");
         assert!(css.contains(".swagger-ui") && css.len() > 10_000, "{}", &css[..css.len().min(200)]);
         assert!(js.contains("SwaggerUIBundle") && js.len() > 500_000, "{}", &js[..js.len().min(200)]);
-        // Cut out again per request, the files must match the integrity pages announced at startup.
+        // Cut out again per request, the files must match the integrity the pages announce.
         let cut_again = Asset::new(SWAGGER_UI_JS, &js, Body::SwaggerUi { tag: "script" });
         assert_eq!(integrity(SWAGGER_UI_JS), Some(cut_again.integrity.as_str()));
     }
