@@ -250,7 +250,9 @@ async fn a_flush_of_hundreds_of_links_adds_up_across_statements() {
         tally
     };
     for db in every_backend().await {
-        let app = spawn(&db, |_| {}).await;
+        // Without a recorder: its pruning, which would race with this test, deletes figures of links that do not
+        // exist and of days past the retention.
+        let app = spawn(&db, |config| config.analytics.enabled = false).await;
         // The same person again: the second flush adds clicks but no visitor.
         app.store.add_clicks(&tally()).await.expect("first flush");
         app.store.add_clicks(&tally()).await.expect("second flush");
