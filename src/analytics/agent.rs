@@ -4,7 +4,7 @@
 use std::sync::{Arc, LazyLock};
 
 /// What kind of visit a click was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Class {
     /// A person following the link.
     Click,
@@ -15,7 +15,7 @@ pub enum Class {
 }
 
 /// What the figures keep of a user agent.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Agent {
     /// Click, preview or bot.
     pub class: Class,

@@ -12,7 +12,7 @@ use super::event::{ClickEvent, now_ms};
 use super::ports::{ClickStore, Horizon};
 use super::stream::ClickSubscriber;
 use super::tally::{DAY, HOUR, Tally};
-use super::visitors::{VisitorKeys, visitor_hash};
+use super::visitors::{VisitorKeys, WrittenVisitors, visitor_hash};
 
 /// How often what was counted is written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -41,11 +41,18 @@ pub struct RecorderStats {
     pub rows_pruned: AtomicU64,
 }
 
+/// What waits for the next flush, and what earlier flushes wrote that need not be written again.
+#[derive(Default)]
+struct Pending {
+    tally: Tally,
+    written: WrittenVisitors,
+}
+
 /// Counts clicks into the database.
 pub struct ClickRecorder {
     store: Arc<dyn ClickStore>,
     keys: VisitorKeys,
-    pending: Mutex<Tally>,
+    pending: Mutex<Pending>,
     /// Wakes the writer before its tick when [`FLUSH_AT_ROWS`] are pending.
     full: tokio::sync::Notify,
     /// Whether the last write failed: then pending figures wait for the tick, not for every batch of clicks.
@@ -76,7 +83,7 @@ impl ClickRecorder {
         &self.stats
     }
 
-    fn pending(&self) -> MutexGuard<'_, Tally> {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
         // Folding and swapping cannot panic halfway; a poisoned tally is still a valid one.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -102,12 +109,13 @@ impl ClickRecorder {
     /// restart loses no click.
     pub async fn flush(&self) {
         let _writing = self.writing.lock().await;
-        let tally = std::mem::take(&mut *self.pending());
+        let tally = std::mem::take(&mut self.pending().tally);
         if tally.is_empty() {
             return;
         }
         match self.store.add_clicks(&tally).await {
             Ok(rows) => {
+                self.pending().written.extend(tally.visitors.iter());
                 self.stats.rows_written.fetch_add(rows, Relaxed);
                 self.failing.store(false, Relaxed);
             }
@@ -115,7 +123,7 @@ impl ClickRecorder {
                 self.stats.write_failures.fetch_add(1, Relaxed);
                 self.failing.store(true, Relaxed);
                 tracing::warn!(%error, rows = tally.rows(), "cannot write click figures; retrying in a second");
-                self.pending().merge(tally);
+                self.pending().tally.merge(tally);
             }
         }
     }
@@ -152,18 +160,19 @@ impl ClickSubscriber for ClickRecorder {
                 }
             }
             let mut pending = self.pending();
-            if pending.rows() >= MAX_PENDING_ROWS {
+            let Pending { tally, written } = &mut *pending;
+            if tally.rows() >= MAX_PENDING_ROWS {
                 self.stats.dropped.fetch_add(batch.len() as u64, Relaxed);
                 return;
             }
             for event in batch {
-                pending.add(event, |event, day| {
+                tally.add(event, |event, day| {
                     let key = keys.iter().find(|(known, _)| *known == day).map(|(_, key)| key)?;
-                    visitor_hash(key, event)
+                    visitor_hash(key, event).filter(|&hash| !written.contains(event.link.key(), day, hash))
                 });
             }
             self.stats.counted.fetch_add(batch.len() as u64, Relaxed);
-            if pending.rows() >= FLUSH_AT_ROWS && !self.failing.load(Relaxed) {
+            if tally.rows() >= FLUSH_AT_ROWS && !self.failing.load(Relaxed) {
                 self.full.notify_one();
             }
         })

@@ -5,7 +5,7 @@
 //! Instances must hash with the same key to count a visitor once: with Redis, the day's key lives there (created
 //! by whichever instance asks first, expiring two days later); without it, each process makes its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -76,4 +76,54 @@ pub fn visitor_hash(key: &DayKey, event: &ClickEvent) -> Option<i64> {
     hasher.write_u8(0xff);
     hasher.write(event.user_agent.as_deref().unwrap_or_default().as_bytes());
     Some(i64::from_ne_bytes(hasher.finish().to_ne_bytes()))
+}
+
+/// Fingerprints kept of visitors written lately: about 600 KB at most (a table of 65,536 slots).
+const MAX_WRITTEN: usize = 57_344;
+
+/// The visitors this process wrote lately, per link and day, so that a visitor clicking a link again the same day is
+/// not sent to the database again: the row would be written only to learn it was there. Past [`MAX_WRITTEN`] they
+/// are forgotten, and a returning visitor is written once more (the database still counts them once).
+#[derive(Debug, Default)]
+pub struct WrittenVisitors(HashSet<u64>);
+
+impl WrittenVisitors {
+    /// Whether `visitor` was written for `link` on `day`.
+    pub fn contains(&self, link: i64, day: i64, visitor: i64) -> bool {
+        self.0.contains(&fingerprint(link, day, visitor))
+    }
+
+    /// Remembers visitors the database now has.
+    pub fn extend<'a>(&mut self, visitors: impl ExactSizeIterator<Item = &'a (i64, i64, i64)>) {
+        if self.0.len() + visitors.len() > MAX_WRITTEN {
+            self.0.clear();
+        }
+        self.0.extend(visitors.take(MAX_WRITTEN).map(|&(link, day, visitor)| fingerprint(link, day, visitor)));
+    }
+}
+
+/// One number for a visitor of a link on a day. The visitor hash is already keyed and uniform, so mixing in the
+/// link and day makes two different triples meet with a chance of one in 2⁶⁴; a meeting would leave one visitor
+/// uncounted.
+fn fingerprint(link: i64, day: i64, visitor: i64) -> u64 {
+    let spread = |n: i64| u64::from_ne_bytes(n.to_ne_bytes()).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    u64::from_ne_bytes(visitor.to_ne_bytes()) ^ spread(link) ^ spread(day).rotate_left(29)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_visitors_are_told_apart_by_link_and_day_and_forgotten_past_the_bound() {
+        let mut written = WrittenVisitors::default();
+        written.extend([(1, 86_400, 42), (2, 86_400, 7)].iter());
+        assert!(written.contains(1, 86_400, 42));
+        assert!(!written.contains(2, 86_400, 42), "the same person on another link");
+        assert!(!written.contains(1, 2 * 86_400, 42), "the same hash on another day");
+        let many: Vec<_> = (0..MAX_WRITTEN as i64).map(|n| (3, 86_400, n)).collect();
+        written.extend(many.iter());
+        assert!(!written.contains(1, 86_400, 42), "forgotten to make room");
+        assert!(written.contains(3, 86_400, 0) && written.contains(3, 86_400, MAX_WRITTEN as i64 - 1));
+    }
 }

@@ -9,7 +9,7 @@ use crate::analytics::{ClickStore, Counts, Dimension, Horizon, Point, Tally};
 use crate::storage::StorageError;
 
 /// The tables holding a link's figures.
-pub(super) const TABLES: [&str; 4] = ["click_hours", "click_days", "click_tops", "click_visitors"];
+pub(super) const TABLES: [&str; 5] = ["click_hours", "click_days", "click_tops", "click_agents", "click_visitors"];
 
 /// Rows per statement. Statements of this many rows stay prepared on every connection that wrote figures (one per
 /// remainder size would pile up), and SQLite's compiled program grows with the rows: at 1,000 rows the four held
@@ -98,6 +98,21 @@ macro_rules! add_tally {
             }
             rows += query.execute(&mut *$tx).await?.rows_affected();
         }
+        let agents = in_key_order(&tally.agents);
+        for chunk in agents.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO click_agents (link_id, day, browser, os, device, clicks) VALUES {} \
+                 ON CONFLICT (link_id, day, browser, os, device) DO UPDATE SET clicks = click_agents.clicks + excluded.clicks",
+                placeholders.rows(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == CHUNK);
+            for ((link, day, agent), clicks) in chunk {
+                // What the user agent does not tell is stored empty (the key's columns cannot be NULL).
+                let (browser, os) = (agent.browser.as_deref().unwrap_or_default(), agent.os.as_deref().unwrap_or_default());
+                query = query.bind(link).bind(day).bind(browser).bind(os).bind(agent.device.unwrap_or_default()).bind(clicks);
+            }
+            rows += query.execute(&mut *$tx).await?.rows_affected();
+        }
         rows
     }};
 }
@@ -111,6 +126,7 @@ impl ClickStore for Store {
             clean.hours.clone_from(&tally.hours);
             clean.days.clone_from(&tally.days);
             clean.visitors.clone_from(&tally.visitors);
+            clean.agents.clone_from(&tally.agents);
             clean.tops =
                 tally.tops.iter().filter(|(k, _)| super::storable(&k.3)).map(|(k, v)| (k.clone(), *v)).collect();
             return Box::pin(self.add_clicks(&clean)).await;
@@ -123,6 +139,7 @@ impl ClickStore for Store {
             ("DELETE FROM click_hours WHERE hour < $1", horizon.hours_before),
             ("DELETE FROM click_days WHERE day < $1", horizon.days_before),
             ("DELETE FROM click_tops WHERE day < $1", horizon.days_before),
+            ("DELETE FROM click_agents WHERE day < $1", horizon.days_before),
             ("DELETE FROM click_visitors WHERE day < $1", horizon.visitors_before),
         ];
         let mut rows = 0;
@@ -169,11 +186,20 @@ impl ClickStore for Store {
         to: i64,
         limit: u32,
     ) -> Result<Vec<(Dimension, String, i64)>, StorageError> {
-        // Both engines rank within each dimension with a window function.
+        // Both engines rank within each dimension with a window function. The user agent's three tables come from
+        // its rows in click_agents (and from click_tops, where figures written before migration 0010 keep them).
         let sql = "SELECT dimension, value, total FROM (
                 SELECT dimension, value, CAST(SUM(clicks) AS BIGINT) AS total,
                        ROW_NUMBER() OVER (PARTITION BY dimension ORDER BY SUM(clicks) DESC, value) AS place
-                FROM click_tops WHERE link_id = $1 AND day >= $2 AND day < $3
+                FROM (
+                    SELECT dimension, value, clicks FROM click_tops WHERE link_id = $1 AND day >= $2 AND day < $3
+                    UNION ALL SELECT 'browser', browser, clicks FROM click_agents
+                        WHERE link_id = $1 AND day >= $2 AND day < $3 AND browser <> ''
+                    UNION ALL SELECT 'os', os, clicks FROM click_agents
+                        WHERE link_id = $1 AND day >= $2 AND day < $3 AND os <> ''
+                    UNION ALL SELECT 'device', device, clicks FROM click_agents
+                        WHERE link_id = $1 AND day >= $2 AND day < $3 AND device <> ''
+                ) figures
                 GROUP BY dimension, value
             ) ranked WHERE place <= $4 ORDER BY dimension, total DESC, value";
         let rows: Vec<(String, String, i64)> = on_pool!(self, pool => sqlx::query_as(sql)
