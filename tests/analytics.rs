@@ -244,7 +244,6 @@ async fn a_flush_of_hundreds_of_links_adds_up_across_statements() {
         let mut tally = Tally::default();
         for link in 1..=450 {
             tally.hours.insert((link, hour), one_click);
-            tally.days.insert((link, day), one_click);
             // A browser as figures written before migration 0010 hold it, and as they are written now.
             tally.tops.insert((link, day, Dimension::Browser, "Firefox".into()), 1);
             tally.agents.insert((link, day, classify(Some(FIREFOX))), 1);
@@ -274,6 +273,47 @@ async fn a_flush_of_hundreds_of_links_adds_up_across_statements() {
                 "link {link}"
             );
         }
+        app.stop().await;
+    }
+}
+
+/// Pruning moves hourly figures past 48 hours into their days: the day's figures stay what they were, and two
+/// instances pruning at once move each hour once.
+#[tokio::test]
+async fn hours_pruned_into_their_days_are_counted_once() {
+    use blink::analytics::{ClickStore, Counts, DAY, HOUR, Horizon, Point, Tally};
+    for db in every_backend().await {
+        // Without a recorder, whose own pruning would race with the two below.
+        let app = spawn(&db, |config| config.analytics.enabled = false).await;
+        let request = NewLink { url: "https://example.com/moved".into(), ..NewLink::default() };
+        let link = app.state.links.create(&Caller::operator(), request).await.expect("link created").0.id;
+        let day = 20_000 * DAY;
+        let mut tally = Tally::default();
+        for (hour, clicks) in [(1, 3), (2, 4), (23, 5)] {
+            tally.hours.insert((link, day + hour * HOUR), Counts { clicks, bots: 1, ..Counts::default() });
+        }
+        tally.visitors.insert((link, day, 7));
+        app.store.add_clicks(&tally).await.expect("flush");
+        let whole_day = [Point { start: day, counts: Counts { clicks: 12, previews: 0, bots: 3 }, visitors: 1 }];
+        assert_eq!(app.store.click_series(link, day, day + DAY, false).await.expect("days"), whole_day);
+
+        // The first two hours move, the last stays an hour.
+        let horizon = Horizon { hours_before: day + 10 * HOUR, days_before: 0, visitors_before: 0 };
+        let (a, b) = tokio::join!(app.store.prune_clicks(horizon), app.store.prune_clicks(horizon));
+        a.expect("first prune");
+        b.expect("second prune");
+        assert_eq!(app.store.click_series(link, day, day + DAY, false).await.expect("days"), whole_day);
+        let hours = app.store.click_series(link, day, day + DAY, true).await.expect("hours");
+        assert_eq!(hours.iter().map(|point| point.start).collect::<Vec<_>>(), [day + 23 * HOUR]);
+
+        // A later click in a moved hour (a flush that waited for the database) adds to the day too.
+        let mut late = Tally::default();
+        late.hours.insert((link, day + HOUR), Counts { clicks: 1, ..Counts::default() });
+        app.store.add_clicks(&late).await.expect("late flush");
+        app.store.prune_clicks(Horizon { hours_before: day + DAY, ..horizon }).await.expect("prune");
+        let day_figures = app.store.click_series(link, day, day + DAY, false).await.expect("days");
+        assert_eq!(day_figures[0].counts.clicks, 13);
+        assert!(app.store.click_series(link, day, day + DAY, true).await.expect("hours").is_empty());
         app.stop().await;
     }
 }

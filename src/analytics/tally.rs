@@ -80,10 +80,8 @@ const MAX_VALUE_LEN: usize = 253;
 /// Figures of a set of clicks, ready to be added to the database's.
 #[derive(Debug, Default)]
 pub struct Tally {
-    /// Per (link key, start of the UTC hour in Unix seconds).
+    /// Per (link key, start of the UTC hour in Unix seconds); a day's figures are its hours'.
     pub hours: HashMap<(i64, i64), Counts>,
-    /// Per (link key, start of the UTC day).
-    pub days: HashMap<(i64, i64), Counts>,
     /// People's clicks per (link key, day, dimension, value), for the referrer and the country.
     pub tops: HashMap<(i64, i64, Dimension, Box<str>), i64>,
     /// People's clicks per (link key, day, browser, OS and device together): the three top tables of the user
@@ -107,7 +105,6 @@ impl Tally {
         let day = seconds - seconds.rem_euclid(DAY);
         let agent = classify(event.user_agent.as_deref());
         self.hours.entry((link, hour)).or_default().add(agent.class);
-        self.days.entry((link, day)).or_default().add(agent.class);
         if agent.class != Class::Click {
             return;
         }
@@ -133,9 +130,6 @@ impl Tally {
         for (key, counts) in other.hours {
             self.hours.entry(key).or_default().merge(counts);
         }
-        for (key, counts) in other.days {
-            self.days.entry(key).or_default().merge(counts);
-        }
         for (key, clicks) in other.tops {
             *self.tops.entry(key).or_default() += clicks;
         }
@@ -147,6 +141,6 @@ impl Tally {
 
     /// Rows the flush writes, to bound what waits in memory while the database is away.
     pub fn rows(&self) -> usize {
-        self.hours.len() + self.days.len() + self.tops.len() + self.agents.len() + self.visitors.len()
+        self.hours.len() + self.tops.len() + self.agents.len() + self.visitors.len()
     }
 }

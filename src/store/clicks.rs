@@ -63,25 +63,18 @@ macro_rules! add_tally {
             }
             rows += query.execute(&mut *$tx).await?.rows_affected();
         }
-        let days = in_key_order(&tally.days);
+        // A day's clicks are its hours' (moved into click_days when the hours are pruned): the day row is written
+        // only for the visitors the database had not seen.
+        let days = in_key_order(&new_visitors);
         for chunk in days.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO click_days (link_id, day, clicks, previews, bots, visitors) VALUES {} \
-                 ON CONFLICT (link_id, day) DO UPDATE SET clicks = click_days.clicks + excluded.clicks, \
-                 previews = click_days.previews + excluded.previews, bots = click_days.bots + excluded.bots, \
-                 visitors = click_days.visitors + excluded.visitors",
-                placeholders.rows(chunk.len(), 6)
+                "INSERT INTO click_days (link_id, day, visitors) VALUES {} \
+                 ON CONFLICT (link_id, day) DO UPDATE SET visitors = click_days.visitors + excluded.visitors",
+                placeholders.rows(chunk.len(), 3)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == CHUNK);
-            for ((link, day), counts) in chunk {
-                let visitors = new_visitors.get(&(*link, *day)).copied().unwrap_or(0);
-                query = query
-                    .bind(link)
-                    .bind(day)
-                    .bind(counts.clicks)
-                    .bind(counts.previews)
-                    .bind(counts.bots)
-                    .bind(visitors);
+            for ((link, day), visitors) in chunk {
+                query = query.bind(link).bind(day).bind(visitors);
             }
             rows += query.execute(&mut *$tx).await?.rows_affected();
         }
@@ -124,7 +117,6 @@ impl ClickStore for Store {
         if tally.tops.keys().any(|(_, _, _, value)| !super::storable(value)) {
             let mut clean = Tally::default();
             clean.hours.clone_from(&tally.hours);
-            clean.days.clone_from(&tally.days);
             clean.visitors.clone_from(&tally.visitors);
             clean.agents.clone_from(&tally.agents);
             clean.tops =
@@ -135,14 +127,13 @@ impl ClickStore for Store {
     }
 
     async fn prune_clicks(&self, horizon: Horizon) -> Result<u64, StorageError> {
+        let mut rows = self.move_hours_into_days(horizon.hours_before).await?;
         let statements = [
-            ("DELETE FROM click_hours WHERE hour < $1", horizon.hours_before),
             ("DELETE FROM click_days WHERE day < $1", horizon.days_before),
             ("DELETE FROM click_tops WHERE day < $1", horizon.days_before),
             ("DELETE FROM click_agents WHERE day < $1", horizon.days_before),
             ("DELETE FROM click_visitors WHERE day < $1", horizon.visitors_before),
         ];
-        let mut rows = 0;
         for (sql, before) in statements {
             rows += on_pool!(self, pool => sqlx::query(sql).bind(before).execute(pool).await?.rows_affected());
         }
@@ -160,8 +151,13 @@ impl ClickStore for Store {
             "SELECT hour, clicks, previews, bots, CAST(0 AS BIGINT) FROM click_hours WHERE link_id = $1 AND hour >= $2 AND hour < $3 \
              ORDER BY hour"
         } else {
-            "SELECT day, clicks, previews, bots, visitors FROM click_days WHERE link_id = $1 AND day >= $2 AND day < $3 \
-             ORDER BY day"
+            // The hours not yet moved into their day add to it (`from` and `to` are whole days).
+            "SELECT day, CAST(SUM(clicks) AS BIGINT), CAST(SUM(previews) AS BIGINT), CAST(SUM(bots) AS BIGINT), \
+                    CAST(SUM(visitors) AS BIGINT) FROM ( \
+                 SELECT day, clicks, previews, bots, visitors FROM click_days WHERE link_id = $1 AND day >= $2 AND day < $3 \
+                 UNION ALL SELECT hour - hour % 86400, clicks, previews, bots, 0 FROM click_hours \
+                     WHERE link_id = $1 AND hour >= $2 AND hour < $3 \
+             ) figures GROUP BY day ORDER BY day"
         };
         let rows: Vec<(i64, i64, i64, i64, i64)> = on_pool!(self, pool => sqlx::query_as(sql)
             .bind(link)
@@ -213,5 +209,36 @@ impl ClickStore for Store {
             .into_iter()
             .filter_map(|(dimension, value, total)| Some((Dimension::from_name(&dimension)?, value, total)))
             .collect())
+    }
+}
+
+impl Store {
+    /// Adds the hourly figures before `before` to their days' and deletes them, in one step: two instances pruning at
+    /// once move each hour once.
+    async fn move_hours_into_days(&self, before: i64) -> Result<u64, StorageError> {
+        const ADD: &str = "ON CONFLICT (link_id, day) DO UPDATE SET clicks = click_days.clicks + excluded.clicks, \
+             previews = click_days.previews + excluded.previews, bots = click_days.bots + excluded.bots";
+        Ok(match &self.pool {
+            // Deleting rows locks them: an instance moving at the same time skips the rows this one took.
+            Pool::Postgres(pool) => {
+                let sql = format!(
+                    "WITH moved AS (DELETE FROM click_hours WHERE hour < $1 RETURNING *) \
+                     INSERT INTO click_days (link_id, day, clicks, previews, bots) \
+                     SELECT link_id, hour - hour % 86400, SUM(clicks), SUM(previews), SUM(bots) FROM moved \
+                     GROUP BY link_id, hour - hour % 86400 {ADD}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(pool).await?.rows_affected()
+            }
+            // SQLite's write transactions take turns (BEGIN IMMEDIATE).
+            Pool::Sqlite(pool) => in_transaction!(@on pool, "BEGIN IMMEDIATE", tx => {
+                let sql = format!(
+                    "INSERT INTO click_days (link_id, day, clicks, previews, bots) \
+                     SELECT link_id, hour - hour % 86400, SUM(clicks), SUM(previews), SUM(bots) FROM click_hours \
+                     WHERE hour < $1 GROUP BY link_id, hour - hour % 86400 {ADD}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM click_hours WHERE hour < $1").bind(before).execute(&mut *tx).await?.rows_affected()
+            }),
+        })
     }
 }
