@@ -19,7 +19,7 @@ pub struct Point {
 /// What the oldest kept figures may be, each in Unix seconds: rows before these go.
 #[derive(Clone, Copy, Debug)]
 pub struct Horizon {
-    /// Hourly figures before this hour.
+    /// Hourly figures before this hour (added to their days, then deleted).
     pub hours_before: i64,
     /// Daily figures and top tables before this day.
     pub days_before: i64,

@@ -18,7 +18,7 @@ use super::visitors::{VisitorKeys, WrittenVisitors, visitor_hash};
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often figures past their retention are deleted.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
-/// Hourly figures are kept this long; daily ones for the configured retention.
+/// Hourly figures are kept this long, then added to their days; daily ones are kept for the configured retention.
 const HOURLY_RETENTION: i64 = 48 * HOUR;
 /// Rows past which what was counted is written at once rather than at the next tick: when many distinct links are
 /// clicked, a second's figures would otherwise hold tens of megabytes (bench/README.md, memory under load).
