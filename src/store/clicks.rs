@@ -95,14 +95,20 @@ macro_rules! add_tally {
         for chunk in agents.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO click_agents (link_id, day, browser, os, device, clicks) VALUES {} \
-                 ON CONFLICT (link_id, day, browser, os, device) DO UPDATE SET clicks = click_agents.clicks + excluded.clicks",
+                 ON CONFLICT (link_id, day, browser, os, device) \
+                 DO UPDATE SET clicks = click_agents.clicks + excluded.clicks",
                 placeholders.rows(chunk.len(), 6)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == CHUNK);
             for ((link, day, agent), clicks) in chunk {
                 // What the user agent does not tell is stored empty (the key's columns cannot be NULL).
-                let (browser, os) = (agent.browser.as_deref().unwrap_or_default(), agent.os.as_deref().unwrap_or_default());
-                query = query.bind(link).bind(day).bind(browser).bind(os).bind(agent.device.unwrap_or_default()).bind(clicks);
+                query = query
+                    .bind(link)
+                    .bind(day)
+                    .bind(agent.browser.as_deref().unwrap_or_default())
+                    .bind(agent.os.as_deref().unwrap_or_default())
+                    .bind(agent.device.unwrap_or_default())
+                    .bind(clicks);
             }
             rows += query.execute(&mut *$tx).await?.rows_affected();
         }
@@ -154,7 +160,8 @@ impl ClickStore for Store {
             // The hours not yet moved into their day add to it (`from` and `to` are whole days).
             "SELECT day, CAST(SUM(clicks) AS BIGINT), CAST(SUM(previews) AS BIGINT), CAST(SUM(bots) AS BIGINT), \
                     CAST(SUM(visitors) AS BIGINT) FROM ( \
-                 SELECT day, clicks, previews, bots, visitors FROM click_days WHERE link_id = $1 AND day >= $2 AND day < $3 \
+                 SELECT day, clicks, previews, bots, visitors FROM click_days \
+                     WHERE link_id = $1 AND day >= $2 AND day < $3 \
                  UNION ALL SELECT hour - hour % 86400, clicks, previews, bots, 0 FROM click_hours \
                      WHERE link_id = $1 AND hour >= $2 AND hour < $3 \
              ) figures GROUP BY day ORDER BY day"
@@ -222,12 +229,14 @@ impl Store {
             // Deleting rows locks them: an instance moving at the same time skips the rows this one took.
             Pool::Postgres(pool) => {
                 let sql = format!(
-                    "WITH moved AS (DELETE FROM click_hours WHERE hour < $1 RETURNING *) \
-                     INSERT INTO click_days (link_id, day, clicks, previews, bots) \
-                     SELECT link_id, hour - hour % 86400, SUM(clicks), SUM(previews), SUM(bots) FROM moved \
-                     GROUP BY link_id, hour - hour % 86400 {ADD}"
+                    "WITH moved AS (DELETE FROM click_hours WHERE hour < $1 RETURNING *), added AS ( \
+                         INSERT INTO click_days (link_id, day, clicks, previews, bots) \
+                         SELECT link_id, hour - hour % 86400, SUM(clicks), SUM(previews), SUM(bots) FROM moved \
+                         GROUP BY link_id, hour - hour % 86400 {ADD} \
+                     ) SELECT COUNT(*) FROM moved"
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(pool).await?.rows_affected()
+                let moved: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(before).fetch_one(pool).await?;
+                u64::try_from(moved).unwrap_or_default()
             }
             // SQLite's write transactions take turns (BEGIN IMMEDIATE).
             Pool::Sqlite(pool) => in_transaction!(@on pool, "BEGIN IMMEDIATE", tx => {
@@ -237,7 +246,8 @@ impl Store {
                      WHERE hour < $1 GROUP BY link_id, hour - hour % 86400 {ADD}"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM click_hours WHERE hour < $1").bind(before).execute(&mut *tx).await?.rows_affected()
+                let delete = sqlx::query("DELETE FROM click_hours WHERE hour < $1");
+                delete.bind(before).execute(&mut *tx).await?.rows_affected()
             }),
         })
     }
