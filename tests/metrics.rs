@@ -53,7 +53,8 @@ async fn traffic_shows_up_in_the_metrics() {
     assert_eq!(sample(&text, "blink_clicks_queued_total", ""), Some(3.0));
     assert_eq!(sample(&text, "blink_clicks_dropped_total", ""), Some(0.0));
     assert_eq!(sample(&text, "blink_analytics_clicks_counted_total", ""), Some(3.0));
-    assert!(sample(&text, "blink_analytics_rows_written_total", "") >= Some(2.0));
+    // At least the hour's row (a day's figures are its hours').
+    assert!(sample(&text, "blink_analytics_rows_written_total", "") >= Some(1.0), "{text}");
     assert!(sample(&text, "blink_db_connections", r#"state="idle""#).is_some());
     assert!(text.ends_with("# EOF\n"));
     app.stop().await;
